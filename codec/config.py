@@ -1,0 +1,115 @@
+"""Model configuration: dataclasses built from the `model:` section of a YAML preset."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+@dataclass
+class QuantizerConfig:
+    """The residual quantizer: `n_stages` stages of one family on `stage_dim`-dim latents."""
+
+    kind: str = "fsp"  # fsp | fsq
+    n_stages: int = 12
+    levels: list[int] = field(default_factory=lambda: [8, 5, 5, 5])  # per dim; K = product
+    activation: str = "tanh"  # the CDF squashing of FSP/FSQ
+    quantize_rate: float = 0.5  # FSP: share of elements quantized (vs perturbed) in training
+    norm_loss: bool = True  # FSP: mean/variance loss on the pre-activation
+    dropout: float = 0.5  # chance that a training example uses a random number of leading stages
+
+    @property
+    def stage_dim(self) -> int:
+        return len(self.levels)
+
+    @property
+    def codebook_size(self) -> int:
+        return math.prod(self.levels)
+
+
+@dataclass
+class ModelConfig:
+    """A SEANet-style causal encoder/decoder around a residual quantizer."""
+
+    sample_rate: int = 16000
+    channels: int = 32  # width of the first conv; doubles after each down-sampling
+    strides: list[int] = field(default_factory=lambda: [2, 4, 5, 8])  # product = hop length
+    latent_dim: int = 128
+    activation: str = "elu"
+    kernel_size: int = 7
+    residual_kernel_size: int = 3
+    dilations: list[int] = field(default_factory=lambda: [1, 3, 9])
+    quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)
+
+
+def from_dict(cls: type, data: dict[str, Any], where: str = "model") -> Any:
+    """Build dataclass `cls` from a nested dict, rejecting unknown keys by their dotted name."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{where} must be a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = get_type_hints(cls)
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        known = ", ".join(sorted(fields))
+        raise ValueError(f"unknown key {where}.{unknown[0]}: known keys are {known}")
+    kwargs = {}
+    for name, value in data.items():
+        hint = hints[name]
+        is_config = dataclasses.is_dataclass(hint)
+        kwargs[name] = from_dict(hint, value, f"{where}.{name}") if is_config else value
+    return cls(**kwargs)
+
+
+def preset_path(name_or_path: str | Path) -> Path:
+    """A preset's YAML file: a file path, or the name of one shipped in `codec/presets/`."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return path
+    shipped = PRESET_DIR / f"{name_or_path}.yaml"
+    if shipped.is_file():
+        return shipped
+    names = ", ".join(sorted(p.stem for p in PRESET_DIR.glob("*.yaml")))
+    raise FileNotFoundError(f"no preset {str(name_or_path)!r}: give a YAML file or one of {names}")
+
+
+def _merge(base: dict, update: dict) -> dict:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_preset(name_or_path: str | Path) -> dict[str, Any]:
+    """The preset as a dict; an `include: other` preset (a name, or a path relative to this
+    file) is loaded first and this file merged over it."""
+    path = preset_path(name_or_path)
+    data = yaml.safe_load(path.read_text()) or {}
+    include = data.pop("include", None)
+    if include is None:
+        return data
+    relative = path.parent / str(include)
+    base = load_preset(relative if relative.is_file() else include)
+    return _merge(base, data)
+
+
+def apply_overrides(config: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Set dotted keys (`{"model.channels": 16}`) in a copy of a nested dict."""
+    result = _merge(config, {})
+    for dotted, value in overrides.items():
+        *parents, leaf = dotted.split(".")
+        node = result
+        for key in parents:
+            node[key] = dict(node.get(key) or {})
+            node = node[key]
+        node[leaf] = value
+    return result

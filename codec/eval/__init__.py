@@ -1,0 +1,1 @@
+"""Evaluation: token usage statistics and (later) audio quality metrics."""

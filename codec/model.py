@@ -1,0 +1,162 @@
+"""CodecModel: causal encoder -> residual quantizer -> causal decoder; build, save, load."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+import codec
+from codec.config import ModelConfig, apply_overrides, from_dict, load_preset
+from codec.conv import StreamingConv1d, StreamingConvTranspose1d, folded_state_dict, set_weight_norm
+from codec.decoder import SEANetDecoder
+from codec.encoder import SEANetEncoder
+from codec.quantizers import build_quantizer
+from codec.streaming import StreamingModule
+
+CHECKPOINT_FORMAT = "codec-model"
+CHECKPOINT_VERSION = 1
+
+
+@dataclass
+class CodecOutput:
+    """The training forward pass: reconstruction `[B, 1, T]`, codes `[B, n_q, frames]`, the
+    quantizer's auxiliary losses and per-stage statistics."""
+
+    audio: Tensor
+    codes: Tensor
+    losses: dict[str, Tensor]
+    stats: dict[str, float]
+
+
+class CodecModel(StreamingModule):
+    """Audio `[B, 1, T]` at `sample_rate` <-> codes `[B, n_q, frames]` at `frame_rate`.
+
+    Inside `with model.streaming(batch_size):`, `encode` and `decode` take consecutive chunks of
+    any length and return what those chunks complete: the same codes and audio as offline.
+    """
+
+    def __init__(self, cfg: ModelConfig, name: str | None = None) -> None:
+        super().__init__()
+        self.config = cfg
+        self.name = name
+        self.encoder = SEANetEncoder(cfg)
+        self.quantizer = build_quantizer(cfg.quantizer, cfg.latent_dim)
+        self.decoder = SEANetDecoder(cfg)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    @property
+    def hop_length(self) -> int:
+        """Audio samples per frame."""
+        return self.encoder.hop_length
+
+    @property
+    def frame_rate(self) -> float:
+        """Frames per second."""
+        return self.sample_rate / self.hop_length
+
+    @property
+    def latency_ms(self) -> float:
+        """Algorithmic latency: a frame is coded once its last sample has arrived."""
+        return 1000.0 * self.hop_length / self.sample_rate
+
+    @property
+    def num_stages(self) -> int:
+        return self.quantizer.num_stages
+
+    def bitrate(self, n_stages: int | None = None) -> float:
+        """Bits per second with the first `n_stages` stages (all by default)."""
+        n = self.num_stages if n_stages is None else n_stages
+        return self.frame_rate * sum(math.log2(k) for k in self.quantizer.codebook_sizes[:n])
+
+    def _pad_to_frames(self, wav: Tensor) -> Tensor:
+        """Offline, zero-pad the end to whole frames so no audio is dropped; streaming, a partial
+        frame waits in the encoder's state for the next chunk instead."""
+        if self.is_streaming:
+            return wav
+        return F.pad(wav, (0, -wav.shape[-1] % self.hop_length))
+
+    def encode(self, wav: Tensor, n_stages: int | None = None) -> Tensor:
+        """`wav`: `[B, 1, T]` -> codes `[B, n_stages, ceil(T / hop)]` int64 (streaming: the frames
+        this chunk completes, possibly none)."""
+        latent = self.encoder(self._pad_to_frames(wav))
+        if latent.shape[-1] == 0:
+            n = self.num_stages if n_stages is None else n_stages
+            return torch.zeros(wav.shape[0], n, 0, dtype=torch.long, device=wav.device)
+        return self.quantizer.encode(latent, n_stages)
+
+    def decode(self, codes: Tensor) -> Tensor:
+        """codes `[B, n, frames]` (the first `n` stages) -> audio `[B, 1, frames * hop]`."""
+        if codes.shape[-1] == 0:
+            return torch.zeros(codes.shape[0], 1, 0, device=codes.device)
+        return self.decoder(self.quantizer.decode(codes))
+
+    def forward(self, wav: Tensor) -> CodecOutput:
+        """Training pass on `[B, 1, T]`: the reconstruction is trimmed to `T` samples."""
+        result = self.quantizer(self.encoder(self._pad_to_frames(wav)))
+        audio = self.decoder(result.z)[..., : wav.shape[-1]]
+        return CodecOutput(audio, result.codes, result.losses, result.stats)
+
+    def set_weight_norm(self, enabled: bool) -> None:
+        """Add (training) or fold away (inference, faster) weight norm; outputs do not change."""
+        for module in self.modules():
+            if isinstance(module, StreamingConv1d):
+                set_weight_norm(module.conv, enabled)
+            elif isinstance(module, StreamingConvTranspose1d):
+                set_weight_norm(module.convtr, enabled)
+
+    def save(self, path: str | Path) -> None:
+        """Write config and weights (weight norm folded) to one file; load with `load_model`."""
+        checkpoint = {
+            "format": CHECKPOINT_FORMAT,
+            "version": CHECKPOINT_VERSION,
+            "codec_version": codec.__version__,
+            "name": self.name,
+            "config": dataclasses.asdict(self.config),
+            "state_dict": {k: v.cpu() for k, v in folded_state_dict(self).items()},
+        }
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(checkpoint, tmp)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> CodecModel:
+        """A model saved by `save`, in inference form (weight norm folded, eval mode)."""
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"no model checkpoint at {path}")
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:
+            raise ValueError(f"{path} is not a codec model checkpoint ({error})") from error
+        if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"{path} is not a codec model checkpoint")
+        if checkpoint["version"] > CHECKPOINT_VERSION:
+            raise ValueError(
+                f"{path} needs a newer codec (checkpoint version {checkpoint['version']})"
+            )
+        model = cls(from_dict(ModelConfig, checkpoint["config"]), checkpoint["name"])
+        model.set_weight_norm(False)
+        model.load_state_dict(checkpoint["state_dict"])
+        return model.eval()
+
+
+def build_model(preset: str | Path = "speech16k", **overrides: Any) -> CodecModel:
+    """An untrained model from a preset's `model:` section; overrides use dotted keys, e.g.
+    `build_model("speech16k", **{"model.channels": 16})`."""
+    wrong = [key for key in overrides if not key.startswith("model.")]
+    if wrong:
+        raise ValueError(f"build_model takes only model.* overrides, got {wrong[0]!r}")
+    config = apply_overrides(load_preset(preset), overrides)
+    if "model" not in config:
+        raise ValueError(f"preset {preset} has no model: section")
+    return CodecModel(from_dict(ModelConfig, config["model"]))

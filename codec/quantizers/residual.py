@@ -1,0 +1,113 @@
+"""Residual quantization: an ordered stack of stages, each coding what the previous ones left."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from codec.config import QuantizerConfig
+from codec.quantizers.base import QuantizedResult, Quantizer
+from codec.quantizers.fsp import FSP
+from codec.quantizers.fsq import FSQ
+
+
+class QuantizerStage(nn.Module):
+    """A quantizer between a learned down-projection `D -> d` and up-projection `d -> D`."""
+
+    def __init__(self, latent_dim: int, quantizer: Quantizer) -> None:
+        super().__init__()
+        self.down = nn.Conv1d(latent_dim, quantizer.dim, 1)
+        self.quantizer = quantizer
+        self.up = nn.Conv1d(quantizer.dim, latent_dim, 1)
+
+    def forward(self, x: Tensor) -> QuantizedResult:
+        """`x`: `[B, D, T]` -> result with `z` in `[B, D, T]`, codes `[B, T]`."""
+        result = self.quantizer(self.down(x))
+        result.z = self.up(result.z)
+        return result
+
+    def encode(self, x: Tensor) -> Tensor:
+        return self.quantizer.encode(self.down(x))
+
+    def decode(self, codes: Tensor) -> Tensor:
+        return self.up(self.quantizer.decode(codes))
+
+
+class ResidualQuantizer(nn.Module):
+    """Stage `i` quantizes `x - sum_{j<i} q_j` (measured after up-projection); the output is the
+    sum of the stages' outputs. With `dropout > 0`, each training example uses, with that
+    probability, only a random number of leading stages, so one model serves several bitrates."""
+
+    def __init__(self, stages: list[QuantizerStage], dropout: float = 0.0) -> None:
+        super().__init__()
+        self.stages = nn.ModuleList(stages)
+        self.dropout = dropout
+
+    @property
+    def num_stages(self) -> int:
+        return len(self.stages)
+
+    @property
+    def codebook_sizes(self) -> list[int]:
+        return [stage.quantizer.codebook_size for stage in self.stages]
+
+    def _check_stages(self, n_stages: int | None) -> int:
+        n = self.num_stages if n_stages is None else n_stages
+        if not 1 <= n <= self.num_stages:
+            raise ValueError(f"n_stages must be between 1 and {self.num_stages}, got {n}")
+        return n
+
+    def _active_stages(self, batch_size: int, device: torch.device) -> Tensor:
+        """`[B]`: how many leading stages each example uses."""
+        n = torch.full((batch_size,), self.num_stages, device=device)
+        if not self.training or self.dropout == 0:
+            return n
+        drop = torch.rand(batch_size, device=device) < self.dropout
+        random_n = torch.randint(1, self.num_stages + 1, (batch_size,), device=device)
+        return torch.where(drop, random_n, n)
+
+    def forward(self, x: Tensor) -> QuantizedResult:
+        """`x`: `[B, D, T]` -> `z` `[B, D, T]`, codes `[B, n_q, T]`, summed losses, stage stats."""
+        active = self._active_stages(x.shape[0], x.device)
+        residual, total = x, torch.zeros_like(x)
+        codes, losses, stats = [], {}, {}
+        for i, stage in enumerate(self.stages):
+            result = stage(residual)
+            residual = residual - result.z
+            total = total + result.z * (i < active).to(x.dtype)[:, None, None]
+            codes.append(result.codes)
+            for name, loss in result.losses.items():
+                losses[name] = losses.get(name, 0.0) + loss
+            stats.update({f"stage{i}/{name}": value for name, value in result.stats.items()})
+        return QuantizedResult(total, torch.stack(codes, dim=1), losses, stats)
+
+    def encode(self, x: Tensor, n_stages: int | None = None) -> Tensor:
+        """`x`: `[B, D, T]` -> codes `[B, n_stages, T]` (all stages by default)."""
+        residual, codes = x, []
+        for stage in self.stages[: self._check_stages(n_stages)]:
+            stage_codes = stage.encode(residual)
+            residual = residual - stage.decode(stage_codes)
+            codes.append(stage_codes)
+        return torch.stack(codes, dim=1)
+
+    def decode(self, codes: Tensor) -> Tensor:
+        """codes `[B, n, T]` (the first `n` stages) -> latent `[B, D, T]`."""
+        self._check_stages(codes.shape[1])
+        return sum(
+            stage.decode(codes[:, i]) for i, stage in enumerate(self.stages[: codes.shape[1]])
+        )
+
+
+def build_quantizer(cfg: QuantizerConfig, latent_dim: int) -> ResidualQuantizer:
+    """The residual stack a `QuantizerConfig` describes."""
+
+    def make() -> Quantizer:
+        if cfg.kind == "fsp":
+            return FSP(cfg.levels, cfg.activation, cfg.quantize_rate, cfg.norm_loss)
+        if cfg.kind == "fsq":
+            return FSQ(cfg.levels, cfg.activation)
+        raise ValueError(f"unknown quantizer kind {cfg.kind!r}: choose fsp or fsq")
+
+    return ResidualQuantizer(
+        [QuantizerStage(latent_dim, make()) for _ in range(cfg.n_stages)], cfg.dropout
+    )

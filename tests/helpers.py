@@ -1,0 +1,39 @@
+"""Shared test helpers: random chunkings for streaming-vs-offline checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+from torch import Tensor
+
+DATA = Path(__file__).parent / "data"
+
+
+def random_chunk_sizes(total: int, rng: np.random.Generator, max_size: int) -> list[int]:
+    """Sizes that sum to `total`: ones, zeros, and arbitrary lengths up to `max_size`."""
+    sizes = [1, 0, 1]
+    while sum(sizes) < total:
+        kind = rng.integers(4)
+        sizes.append(1 if kind == 0 else int(rng.integers(1, max_size + 1)))
+    sizes[-1] -= sum(sizes) - total
+    return sizes
+
+
+def run_chunked(fn: Callable[[Tensor], Tensor], x: Tensor, sizes: list[int]) -> Tensor:
+    """Apply `fn` to consecutive chunks of `x` along the last axis and concatenate the outputs."""
+    outputs, start = [], 0
+    for size in sizes:
+        outputs.append(fn(x[..., start : start + size]))
+        start += size
+    return torch.cat(outputs, dim=-1)
+
+
+def load_speech() -> Tensor:
+    """The committed real-speech sample as `[1, 1, T]` float32 at 16 kHz."""
+    wav, sample_rate = sf.read(DATA / "speech_en.flac", dtype="float32")
+    assert sample_rate == 16000
+    return torch.from_numpy(wav).view(1, 1, -1)

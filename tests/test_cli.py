@@ -1,0 +1,30 @@
+"""The `codec` command: version and help, in-process and as a real subprocess."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+import codec
+from codec.cli import app
+
+
+def test_version_in_process():
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"codec {codec.__version__}"
+
+
+def test_version_as_a_console_script():
+    script = Path(sys.executable).with_name("codec")
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == f"codec {codec.__version__}"
+
+
+def test_import_codec_does_not_import_torch():
+    code = "import sys, codec; print('torch' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
