@@ -26,3 +26,4 @@ demo: install
 bench: install
 	$(PY) bench/speed.py
 	$(PY) bench/streaming_consistency.py
+	$(PY) bench/vp_overhead.py

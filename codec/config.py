@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -14,24 +13,45 @@ PRESET_DIR = Path(__file__).parent / "presets"
 
 
 @dataclass
+class VPConfig:
+    """Vector perturbation (kind `vp`); see `codec.quantizers.vp`."""
+
+    cluster_size_rate: float = 4.0  # queue of K * round(d * rate) latents
+    k4nn: int = 8  # the k of the kNN density estimate
+    eta: float = 1.2  # radius scale: estimate_eta gives 1.196 for d=4, K=1000, rate 4, k 8
+    turnover_steps: int = 500  # the queue is refreshed about this often
+    mh_accept: bool = True  # False: accept every proposal (ablation)
+    rebuild_every: int = 10  # CPU: steps between KD-tree rebuilds
+
+
+@dataclass
+class VQConfig:
+    """EMA vector quantization (kind `vq`); see `codec.quantizers.vq`."""
+
+    decay: float = 0.99
+    commitment: float = 0.25
+    dead_fraction: float = 0.01  # restart codes used less than this share of the mean
+
+
+@dataclass
 class QuantizerConfig:
-    """The residual quantizer: `n_stages` stages of one family on `stage_dim`-dim latents."""
+    """The residual quantizer: `n_stages` stages of one family.
 
-    kind: str = "fsp"  # fsp | fsq
+    Scalar families (`fsp`, `fsq`) take `levels` per dimension (K = their product); vector
+    families (`vq`, `vp`) take `dim` and `codebook_size`.
+    """
+
+    kind: str = "fsp"  # fsp | fsq | vq | vp
     n_stages: int = 12
-    levels: list[int] = field(default_factory=lambda: [8, 5, 5, 5])  # per dim; K = product
-    activation: str = "tanh"  # the CDF squashing of FSP/FSQ
-    quantize_rate: float = 0.5  # FSP: share of elements quantized (vs perturbed) in training
-    norm_loss: bool = True  # FSP: mean/variance loss on the pre-activation
+    levels: list[int] = field(default_factory=lambda: [8, 5, 5, 5])
+    dim: int = 4
+    codebook_size: int = 1000
+    activation: str = "tanh"  # fsp/fsq: the CDF squashing
+    quantize_rate: float = 0.5  # fsp: share of elements quantized (vs perturbed) in training
+    norm_loss: bool = True  # fsp/vp: mean/variance loss on the stage latent
     dropout: float = 0.5  # chance that a training example uses a random number of leading stages
-
-    @property
-    def stage_dim(self) -> int:
-        return len(self.levels)
-
-    @property
-    def codebook_size(self) -> int:
-        return math.prod(self.levels)
+    vp: VPConfig = field(default_factory=VPConfig)
+    vq: VQConfig = field(default_factory=VQConfig)
 
 
 @dataclass

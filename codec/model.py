@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,17 @@ class CodecModel(StreamingModule):
         result = self.quantizer(self.encoder(self._pad_to_frames(wav)))
         audio = self.decoder(result.z)[..., : wav.shape[-1]]
         return CodecOutput(audio, result.codes, result.losses, result.stats)
+
+    @torch.no_grad()
+    def compile_codebooks(self, wavs: Iterable[Tensor]) -> None:
+        """Fit the codebooks of VP stages on the latents of `wavs` (each `[B, 1, T]`) and their
+        queues; needed once after training before a VP model can encode. Others are unchanged."""
+        device = next(self.parameters()).device
+        latents = [self.encoder(self._pad_to_frames(wav.to(device))) for wav in wavs]
+        if not latents:
+            raise ValueError("compile_codebooks needs at least one batch of audio")
+        rows = torch.cat([z.transpose(0, 1).reshape(z.shape[1], -1) for z in latents], dim=1)
+        self.quantizer.compile_codebooks(rows[None])
 
     def set_weight_norm(self, enabled: bool) -> None:
         """Add (training) or fold away (inference, faster) weight norm; outputs do not change."""

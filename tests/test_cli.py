@@ -7,7 +7,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 import codec
-from codec.cli import app
+from codec.cli.app import app
 
 
 def test_version_in_process():

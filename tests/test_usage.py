@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from codec.eval.usage import code_usage
+from codec.eval.usage import code_usage, stage_usage
 
 
 def test_uniform_use_of_every_code():
@@ -34,3 +34,12 @@ def test_skewed_distribution():
 def test_codes_outside_the_alphabet_are_refused():
     with pytest.raises(ValueError, match="outside an alphabet of 4"):
         code_usage(torch.tensor([0, 4]), 4)
+
+
+def test_per_stage_usage_of_a_code_tensor():
+    codes = torch.stack([torch.arange(8).repeat(4), torch.zeros(32, dtype=torch.long)])[None]
+    first, second = stage_usage(codes, [8, 1000])
+    assert first.perplexity == pytest.approx(8.0) and first.utilisation == 1.0
+    assert second.perplexity == 1.0 and second.perplexity_ratio == pytest.approx(1e-3)
+    with pytest.raises(ValueError, match="3 stages"):
+        stage_usage(torch.zeros(1, 3, 4, dtype=torch.long), [8, 8])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -39,6 +38,10 @@ def code_usage(codes: Tensor, codebook_size: int) -> CodeUsage:
     return CodeUsage(codebook_size, p.numel() / codebook_size, entropy, 2.0**entropy)
 
 
-def uniform_entropy_bits(codebook_size: int) -> float:
-    """The entropy of a stage whose codes are all equally likely: `log2(K)`."""
-    return math.log2(codebook_size)
+def stage_usage(codes: Tensor, codebook_sizes: list[int]) -> list[CodeUsage]:
+    """Usage of each stage of codes `[B, n_q, frames]` (`codebook_sizes`: K of each stage)."""
+    if codes.shape[1] > len(codebook_sizes):
+        raise ValueError(
+            f"codes have {codes.shape[1]} stages, sizes given for {len(codebook_sizes)}"
+        )
+    return [code_usage(codes[:, i], k) for i, k in enumerate(codebook_sizes[: codes.shape[1]])]

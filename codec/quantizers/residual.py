@@ -7,8 +7,11 @@ from torch import Tensor, nn
 
 from codec.config import QuantizerConfig
 from codec.quantizers.base import QuantizedResult, Quantizer
+from codec.quantizers.codebook import to_rows
 from codec.quantizers.fsp import FSP
 from codec.quantizers.fsq import FSQ
+from codec.quantizers.vp import VectorPerturbation
+from codec.quantizers.vq import VectorQuantizer
 
 
 class QuantizerStage(nn.Module):
@@ -46,6 +49,11 @@ class ResidualQuantizer(nn.Module):
     @property
     def num_stages(self) -> int:
         return len(self.stages)
+
+    @property
+    def vp_stages(self) -> list[VectorPerturbation]:
+        """The stages whose codebooks are compiled after training."""
+        return [s.quantizer for s in self.stages if isinstance(s.quantizer, VectorPerturbation)]
 
     @property
     def codebook_sizes(self) -> list[int]:
@@ -90,6 +98,16 @@ class ResidualQuantizer(nn.Module):
             codes.append(stage_codes)
         return torch.stack(codes, dim=1)
 
+    @torch.no_grad()
+    def compile_codebooks(self, x: Tensor) -> None:
+        """Fit the codebook of every stage that compiles one (VP), stage by stage on the true
+        residuals of latents `x` `[1, D, N]`: stage 1 on `x`, stage 2 on `x - q_1(x)`, ..."""
+        residual = x
+        for stage in self.stages:
+            if isinstance(stage.quantizer, VectorPerturbation):
+                stage.quantizer.compile(to_rows(stage.down(residual)))
+            residual = residual - stage.decode(stage.encode(residual))
+
     def decode(self, codes: Tensor) -> Tensor:
         """codes `[B, n, T]` (the first `n` stages) -> latent `[B, D, T]`."""
         self._check_stages(codes.shape[1])
@@ -98,16 +116,34 @@ class ResidualQuantizer(nn.Module):
         )
 
 
+def make_quantizer(cfg: QuantizerConfig) -> Quantizer:
+    """One stage's quantizer of the family `cfg.kind`."""
+    if cfg.kind == "fsp":
+        return FSP(cfg.levels, cfg.activation, cfg.quantize_rate, cfg.norm_loss)
+    if cfg.kind == "fsq":
+        return FSQ(cfg.levels, cfg.activation)
+    if cfg.kind == "vq":
+        vq = cfg.vq
+        return VectorQuantizer(
+            cfg.dim, cfg.codebook_size, vq.decay, vq.commitment, vq.dead_fraction
+        )
+    if cfg.kind == "vp":
+        vp = cfg.vp
+        return VectorPerturbation(
+            cfg.dim,
+            cfg.codebook_size,
+            vp.cluster_size_rate,
+            vp.k4nn,
+            vp.eta,
+            vp.turnover_steps,
+            vp.mh_accept,
+            vp.rebuild_every,
+            cfg.norm_loss,
+        )
+    raise ValueError(f"unknown quantizer kind {cfg.kind!r}: choose fsp, fsq, vq or vp")
+
+
 def build_quantizer(cfg: QuantizerConfig, latent_dim: int) -> ResidualQuantizer:
     """The residual stack a `QuantizerConfig` describes."""
-
-    def make() -> Quantizer:
-        if cfg.kind == "fsp":
-            return FSP(cfg.levels, cfg.activation, cfg.quantize_rate, cfg.norm_loss)
-        if cfg.kind == "fsq":
-            return FSQ(cfg.levels, cfg.activation)
-        raise ValueError(f"unknown quantizer kind {cfg.kind!r}: choose fsp or fsq")
-
-    return ResidualQuantizer(
-        [QuantizerStage(latent_dim, make()) for _ in range(cfg.n_stages)], cfg.dropout
-    )
+    stages = [QuantizerStage(latent_dim, make_quantizer(cfg)) for _ in range(cfg.n_stages)]
+    return ResidualQuantizer(stages, cfg.dropout)

@@ -1,0 +1,1 @@
+"""Corpora: Kaldi data directories and the audio they point to."""

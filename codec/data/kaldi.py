@@ -1,0 +1,75 @@
+"""Kaldi data directories: `wav.scp` (recording -> file) and optional `segments`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from codec.audio import load_audio
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One utterance: a whole file, or `[start, end)` seconds of it when `end` is set."""
+
+    id: str
+    path: Path
+    start: float = 0.0
+    end: float | None = None
+
+
+def _table(path: Path, fields: int) -> list[list[str]]:
+    """Rows of a Kaldi text table; each line has `fields` fields (the last may hold spaces)."""
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        row = line.split(maxsplit=fields - 1)
+        if len(row) != fields:
+            raise ValueError(f"{path}:{number}: expected {fields} fields, got {line!r}")
+        rows.append(row)
+    return rows
+
+
+def read_wav_scp(data_dir: Path) -> dict[str, Path]:
+    """Recording id -> audio file; paths relative to the working directory, as in Kaldi."""
+    scp = Path(data_dir) / "wav.scp"
+    if not scp.is_file():
+        raise FileNotFoundError(f"{data_dir} is not a Kaldi data directory: no wav.scp in it")
+    recordings = {}
+    for rec, target in _table(scp, 2):
+        if target.rstrip().endswith("|"):
+            raise ValueError(
+                f"{scp}: {rec} is a command pipe; write it to a file and list the file"
+            )
+        recordings[rec] = Path(target.strip())
+    return recordings
+
+
+def read_data_dir(data_dir: str | Path) -> list[Utterance]:
+    """The utterances of a data directory, in file order; checks that every file exists."""
+    data_dir = Path(data_dir)
+    recordings = read_wav_scp(data_dir)
+    missing = [str(p) for p in recordings.values() if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{data_dir}/wav.scp lists {len(missing)} missing files, e.g. {missing[0]}"
+        )
+    segments = data_dir / "segments"
+    if not segments.is_file():
+        return [Utterance(rec, path) for rec, path in recordings.items()]
+    utterances = []
+    for utt, rec, start, end in _table(segments, 4):
+        if rec not in recordings:
+            raise ValueError(f"{segments}: {utt} refers to recording {rec}, not in wav.scp")
+        utterances.append(Utterance(utt, recordings[rec], float(start), float(end)))
+    return utterances
+
+
+def load_utterance(utt: Utterance, sample_rate: int) -> np.ndarray:
+    """The utterance's audio, `[channels, T]` float32 at `sample_rate`."""
+    wav, rate = load_audio(utt.path, sample_rate)
+    end = None if utt.end is None else round(utt.end * rate)
+    return wav[:, round(utt.start * rate) : end]
