@@ -2,29 +2,137 @@
 
 from __future__ import annotations
 
+import io
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
 import soxr
 
+MIN_SAMPLE_RATE = 4000
+MAX_SAMPLE_RATE = 384000
+MAX_CHANNELS = 16
 
-def load_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
-    """Read `path` as float32 `[channels, T]`, resampled to `sample_rate` when given.
+AudioSource = str | Path | BinaryIO
+
+
+class AudioError(ValueError):
+    """Audio that cannot be used: unreadable, empty, non-finite, or of an unsupported shape."""
+
+
+def _open(source: AudioSource, name: str) -> sf.SoundFile:
+    if isinstance(source, str | Path) and not Path(source).is_file():
+        raise FileNotFoundError(f"no such audio file: {source}")
+    try:
+        return sf.SoundFile(source if not isinstance(source, Path) else str(source))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as error:
+        raise AudioError(f"cannot read audio from {name}: {error}") from error
+
+
+class AudioReader:
+    """Reads an audio file (WAV, FLAC, OGG, MP3: what libsndfile reads) in fixed-size blocks.
+
+    `blocks()` yields float32 `[channels, n]` blocks of `block_frames` samples (the last may be
+    shorter), each checked for NaN/Inf. Sample rate and channel count are checked on open.
+    """
+
+    def __init__(self, source: AudioSource, name: str | None = None) -> None:
+        self.name = name or str(source)
+        self._file = _open(source, self.name)
+        self.sample_rate = self._file.samplerate
+        self.channels = self._file.channels
+        if not MIN_SAMPLE_RATE <= self.sample_rate <= MAX_SAMPLE_RATE:
+            raise AudioError(
+                f"{self.name}: sample rate {self.sample_rate} Hz is outside the "
+                f"{MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz this codec takes"
+            )
+        if self.channels > MAX_CHANNELS:
+            raise AudioError(
+                f"{self.name}: {self.channels} channels; at most {MAX_CHANNELS} are taken"
+            )
+
+    def blocks(self, block_frames: int) -> Iterator[np.ndarray]:
+        total = 0
+        with self._file:
+            for block in self._file.blocks(blocksize=block_frames, dtype="float32", always_2d=True):
+                if not np.isfinite(block).all():
+                    raise AudioError(f"{self.name} contains NaN or Inf samples")
+                total += block.shape[0]
+                yield np.ascontiguousarray(block.T)
+        if total == 0:
+            raise AudioError(f"{self.name} has no audio samples")
+
+
+class StreamResampler:
+    """Chunk-by-chunk resampling of `[channels, n]` float32 audio (identity when rates match)."""
+
+    def __init__(self, in_rate: int, out_rate: int, channels: int) -> None:
+        same = in_rate == out_rate
+        self._stream = (
+            None
+            if same
+            else soxr.ResampleStream(in_rate, out_rate, channels, dtype="float32", quality="HQ")
+        )
+
+    def __call__(self, chunk: np.ndarray, last: bool = False) -> np.ndarray:
+        if self._stream is None:
+            return chunk
+        return np.ascontiguousarray(
+            self._stream.resample_chunk(np.ascontiguousarray(chunk.T), last=last).T
+        )
+
+
+def load_audio(path: AudioSource, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
+    """Read a whole file as float32 `[channels, T]`, resampled to `sample_rate` when given.
 
     Returns the audio and its sample rate (the file's own when `sample_rate` is None).
     """
-    try:
-        wav, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except sf.LibsndfileError as error:
-        raise ValueError(f"cannot read audio from {path}: {error}") from error
+    reader = AudioReader(path)
+    wav = np.concatenate(list(reader.blocks(1 << 20)), axis=1)
+    rate = reader.sample_rate
     if sample_rate is not None and rate != sample_rate:
-        wav = soxr.resample(wav, rate, sample_rate, quality="HQ").astype(np.float32)
+        wav = np.ascontiguousarray(soxr.resample(wav.T, rate, sample_rate, quality="HQ").T)
         rate = sample_rate
-    return np.ascontiguousarray(wav.T), rate
+    return wav.astype(np.float32, copy=False), rate
+
+
+class AudioWriter:
+    """Writes float `[channels, n]` blocks as 16-bit PCM; the format follows `format` (WAV,
+    FLAC, OGG). Use as a context manager."""
+
+    def __init__(
+        self, target: str | Path | BinaryIO, sample_rate: int, channels: int, format: str = "WAV"
+    ) -> None:
+        subtype = "VORBIS" if format.upper() == "OGG" else "PCM_16"
+        target = str(target) if isinstance(target, Path) else target
+        self._file = sf.SoundFile(
+            target, "w", sample_rate, channels, subtype, format=format.upper()
+        )
+
+    def write(self, block: np.ndarray) -> None:
+        self._file.write(np.clip(block, -1.0, 1.0).T)
+
+    def __enter__(self) -> AudioWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
 
 
 def save_audio(path: str | Path, wav: np.ndarray, sample_rate: int) -> None:
-    """Write float `[channels, T]` audio as 16-bit PCM (format from the suffix, WAV by default)."""
-    data = np.clip(np.asarray(wav, dtype=np.float32).T, -1.0, 1.0)
-    sf.write(str(path), data, sample_rate, subtype="PCM_16")
+    """Write float `[channels, T]` audio; the format follows the suffix (WAV by default)."""
+    with AudioWriter(path, sample_rate, wav.shape[0], audio_format(path)) as writer:
+        writer.write(np.asarray(wav, dtype=np.float32))
+
+
+def audio_format(path: str | Path) -> str:
+    """The container for an output path from its suffix: FLAC, OGG, else WAV."""
+    suffix = Path(path).suffix.lower()
+    return {".flac": "FLAC", ".ogg": "OGG"}.get(suffix, "WAV")
+
+
+def read_stdin_bytes(stream: BinaryIO) -> io.BytesIO:
+    """A seekable copy of a pipe (libsndfile needs to seek in most formats)."""
+    return io.BytesIO(stream.read())

@@ -33,3 +33,9 @@ def load_model(name_or_path: str | Path) -> CodecModel:
         f"no model file or zoo model named {str(name_or_path)!r} (zoo: {known}); "
         "give the path of a checkpoint written by CodecModel.save"
     )
+
+
+def model_label(reference: str | Path) -> str:
+    """How a token file names its model: the versioned zoo name, or the checkpoint's file name."""
+    path = Path(reference)
+    return path.name if path.is_file() else resolve(str(reference))

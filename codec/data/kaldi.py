@@ -33,11 +33,13 @@ def _table(path: Path, fields: int) -> list[list[str]]:
     return rows
 
 
-def read_wav_scp(data_dir: Path) -> dict[str, Path]:
-    """Recording id -> audio file; paths relative to the working directory, as in Kaldi."""
-    scp = Path(data_dir) / "wav.scp"
+def read_wav_scp(path: str | Path) -> dict[str, Path]:
+    """Recording id -> audio file, from a data directory's wav.scp or a .scp file itself;
+    paths are relative to the working directory, as in Kaldi."""
+    path = Path(path)
+    scp = path / "wav.scp" if path.is_dir() or not path.suffix else path
     if not scp.is_file():
-        raise FileNotFoundError(f"{data_dir} is not a Kaldi data directory: no wav.scp in it")
+        raise FileNotFoundError(f"{path} is not a Kaldi data directory: no wav.scp in it")
     recordings = {}
     for rec, target in _table(scp, 2):
         if target.rstrip().endswith("|"):

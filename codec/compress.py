@@ -1,0 +1,176 @@
+"""Audio files <-> token files through a model: the library API behind `codec encode/decode`.
+
+Both directions stream: audio is read in fixed blocks, resampled chunk by chunk, and coded in
+fixed one-second chunks through the model's streaming path, so memory stays bounded for long
+files and the tokens depend only on the file's content, never on how it was read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import torch
+
+from codec.audio import AudioReader, AudioSource, AudioWriter, StreamResampler
+from codec.conv import folded_state_dict
+from codec.model import CodecModel
+from codec.tokens import TokenFileError, TokenHeader, TokenReader, TokenWriter, frames_per_packet
+
+READ_BLOCK_SECONDS = 10.0  # audio read per block, at the file's own rate
+MODEL_CHUNK_FRAMES = 50  # frames per chunk through the model (1 s at 50 frames/s)
+
+
+def weights_hash(model: CodecModel) -> str:
+    """A short SHA-256 of the model's weights (weight norm folded, key order fixed)."""
+    digest = hashlib.sha256()
+    for key, tensor in sorted(folded_state_dict(model).items()):
+        digest.update(key.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def stages_for_bitrate(model: CodecModel, kbps: float) -> int:
+    """The most stages whose bitrate does not exceed `kbps` (an error below one stage)."""
+    fitting = [n for n in range(1, model.num_stages + 1) if model.bitrate(n) <= kbps * 1000 + 1e-6]
+    if not fitting:
+        lowest = model.bitrate(1) / 1000
+        raise ValueError(f"{kbps:g} kbps is below this model's lowest bitrate, {lowest:.2f} kbps")
+    return fitting[-1]
+
+
+class _FixedChunks:
+    """Re-cuts a stream of `[C, n]` arrays into chunks of exactly `size` samples."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._buffer: list[np.ndarray] = []
+        self._length = 0
+
+    def push(self, block: np.ndarray) -> Iterator[np.ndarray]:
+        self._buffer.append(block)
+        self._length += block.shape[1]
+        if self._length < self.size:
+            return
+        data = np.concatenate(self._buffer, axis=1)
+        full = data.shape[1] // self.size * self.size
+        yield from np.split(data[:, :full], full // self.size, axis=1)
+        self._buffer, self._length = [data[:, full:]], data.shape[1] - full
+
+    def rest(self) -> np.ndarray:
+        return np.concatenate(self._buffer, axis=1)
+
+
+@dataclass
+class EncodeResult:
+    """What `encode_file` wrote."""
+
+    header: TokenHeader
+    num_samples: int  # per channel, at the original rate
+    frames: int
+
+    @property
+    def seconds(self) -> float:
+        return self.num_samples / self.header.original_sample_rate
+
+
+def encode_file(
+    model: CodecModel,
+    model_name: str,
+    source: AudioSource,
+    target: BinaryIO,
+    n_stages: int | None = None,
+    name: str | None = None,
+) -> EncodeResult:
+    """Encode an audio file (path or binary stream) into a token file written to `target`."""
+    reader = AudioReader(source, name)
+    n = model.num_stages if n_stages is None else n_stages
+    sizes = model.quantizer.codebook_sizes[:n]
+    device = next(model.parameters()).device
+    header = TokenHeader(
+        model=model_name,
+        model_hash=weights_hash(model),
+        sample_rate=model.sample_rate,
+        hop_length=model.hop_length,
+        codebook_sizes=sizes,
+        original_sample_rate=reader.sample_rate,
+        channels=reader.channels,
+        frames_per_packet=frames_per_packet(sizes, reader.channels, model.frame_rate),
+    )
+    writer = TokenWriter(target, header)
+    resample = StreamResampler(reader.sample_rate, model.sample_rate, reader.channels)
+    chunks = _FixedChunks(MODEL_CHUNK_FRAMES * model.hop_length)
+    num_samples = frames = 0
+
+    def code(chunk: np.ndarray) -> None:
+        nonlocal frames
+        codes = model.encode(torch.from_numpy(chunk).to(device)[:, None], n_stages=n).cpu().numpy()
+        writer.write(codes)
+        frames += codes.shape[2]
+
+    with torch.inference_mode(), model.streaming(batch_size=reader.channels):
+        for block in reader.blocks(round(READ_BLOCK_SECONDS * reader.sample_rate)):
+            num_samples += block.shape[1]
+            for chunk in chunks.push(resample(block)):
+                code(chunk)
+        flushed = resample(np.zeros((reader.channels, 0), np.float32), last=True)
+        tail = np.concatenate([chunks.rest(), flushed], axis=1)
+        code(np.pad(tail, ((0, 0), (0, -tail.shape[1] % model.hop_length))))
+    writer.close(num_samples)
+    return EncodeResult(header, num_samples, frames)
+
+
+ModelLoader = Callable[[TokenHeader], CodecModel]
+
+
+def decode_file(
+    source: BinaryIO,
+    target: str | Path | BinaryIO,
+    load_model: ModelLoader,
+    name: str = "token file",
+    audio_format: str = "WAV",
+) -> TokenHeader:
+    """Decode a token file read from `source` into audio at the original rate and channels.
+
+    `load_model(header)` returns the model to decode with; its weights must hash to the
+    header's `model_hash`. Audio is written as packets arrive, holding back only the last
+    frame's worth of samples until the end record gives the exact length.
+    """
+    reader = TokenReader(source, name)
+    header = reader.header
+    model = load_model(header)
+    if weights_hash(model) != header.model_hash:
+        raise TokenFileError(
+            f"{name} was made by model {header.model!r} (weights {header.model_hash}), "
+            "and the model given has other weights"
+        )
+    device = next(model.parameters()).device
+    rate = header.original_sample_rate
+    resample = StreamResampler(model.sample_rate, rate, header.channels)
+    hold = math.ceil(header.hop_length * rate / model.sample_rate) + 64
+    pending = np.zeros((header.channels, 0), dtype=np.float32)
+    written = 0
+    with (
+        AudioWriter(target, rate, header.channels, audio_format) as out,
+        torch.inference_mode(),
+        model.streaming(batch_size=header.channels),
+    ):
+        for codes in reader.packets():
+            audio = model.decode(torch.from_numpy(codes).to(device))[:, 0].cpu().numpy()
+            pending = np.concatenate([pending, resample(audio)], axis=1)
+            if pending.shape[1] > hold:
+                out.write(pending[:, :-hold])
+                written += pending.shape[1] - hold
+                pending = pending[:, -hold:]
+        pending = np.concatenate([pending, resample(pending[:, :0], last=True)], axis=1)
+        total = reader.num_samples
+        if written > total:
+            raise TokenFileError(f"{name} is corrupted (more audio than its end record says)")
+        last = pending[:, : total - written]
+        out.write(np.pad(last, ((0, 0), (0, total - written - last.shape[1]))))
+    return header

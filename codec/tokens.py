@@ -1,0 +1,216 @@
+"""The token file: versioned bytes holding a model's codes, packet by packet (never pickle).
+
+Layout (little-endian; `docs/token-format.md` is the reference):
+  magic b"CDCT", u8 format version, u16 header length, JSON header, u32 CRC32 of the header;
+  packets, each: b"P", u8 frames, the packed codes, u32 CRC32 of tag..codes;
+  end: b"E", u64 samples per channel at the original rate, u32 CRC32 of tag..samples.
+The codes of a packet, frame by frame, channel by channel, stage by stage, are one mixed-radix
+number (first digit least significant) written in the fewest whole bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import BinaryIO
+
+import numpy as np
+
+MAGIC = b"CDCT"
+VERSION = 1
+PACKET, END = b"P", b"E"
+MIN_PACKET_SECONDS = 1.0
+MIN_PACKET_BYTES = 320  # keeps per-packet framing (6 bytes) under 2% of the payload
+MAX_PACKET_FRAMES = 255
+
+
+class TokenFileError(ValueError):
+    """A token file that cannot be read: truncated, corrupted, foreign or too new."""
+
+
+@dataclass(frozen=True)
+class TokenHeader:
+    """What a decoder needs to know before the first packet."""
+
+    model: str  # zoo name, or the checkpoint's file name
+    model_hash: str  # of the weights: a file decodes only with the model that made it
+    sample_rate: int  # of the model
+    hop_length: int  # model samples per frame
+    codebook_sizes: list[int]  # alphabet size of each stage used
+    original_sample_rate: int
+    channels: int
+    frames_per_packet: int
+
+    @property
+    def n_stages(self) -> int:
+        return len(self.codebook_sizes)
+
+    @property
+    def frame_rate(self) -> float:
+        return self.sample_rate / self.hop_length
+
+    @property
+    def bitrate(self) -> float:
+        """Nominal bits per second of all channels."""
+        return self.frame_rate * self.channels * sum(math.log2(k) for k in self.codebook_sizes)
+
+
+def frames_per_packet(codebook_sizes: list[int], channels: int, frame_rate: float) -> int:
+    """About one second of frames, more when that would give packets under MIN_PACKET_BYTES."""
+    bits_per_frame = channels * sum(math.log2(k) for k in codebook_sizes)
+    frames = max(
+        math.ceil(MIN_PACKET_SECONDS * frame_rate), math.ceil(8 * MIN_PACKET_BYTES / bits_per_frame)
+    )
+    return min(frames, MAX_PACKET_FRAMES)
+
+
+def packed_size(n_digits_per_frame: list[int], frames: int) -> int:
+    """Bytes taken by `frames` frames whose digits have radices `n_digits_per_frame`."""
+    capacity = math.prod(n_digits_per_frame) ** frames
+    return max(1, ((capacity - 1).bit_length() + 7) // 8)
+
+
+def pack(codes: np.ndarray, radices: list[int]) -> bytes:
+    """Codes `[frames, channels, n_q]` (each < the radix of its stage) -> mixed-radix bytes."""
+    flat_radices = radices * (codes.size // len(radices))
+    value = 0
+    for digit, radix in zip(
+        reversed(codes.reshape(-1).tolist()), reversed(flat_radices), strict=True
+    ):
+        value = value * radix + digit
+    return value.to_bytes(packed_size(radices * codes.shape[1], codes.shape[0]), "little")
+
+
+def unpack(data: bytes, radices: list[int], frames: int, channels: int) -> np.ndarray:
+    """Inverse of `pack`: bytes -> codes `[frames, channels, n_q]` int64."""
+    value = int.from_bytes(data, "little")
+    digits = []
+    for _ in range(frames * channels):
+        for radix in radices:
+            value, digit = divmod(value, radix)
+            digits.append(digit)
+    if value:
+        raise TokenFileError("a packet's codes are out of range: the file is corrupted")
+    return np.array(digits, dtype=np.int64).reshape(frames, channels, len(radices))
+
+
+class TokenWriter:
+    """Writes a header, then codes as they come, in packets; `close` writes the end record."""
+
+    def __init__(self, stream: BinaryIO, header: TokenHeader) -> None:
+        self.stream = stream
+        self.header = header
+        self._pending: list[np.ndarray] = []  # [frames, channels, n_q] blocks not yet written
+        payload = json.dumps(asdict(header), separators=(",", ":")).encode()
+        stream.write(MAGIC + struct.pack("<BH", VERSION, len(payload)) + payload)
+        stream.write(struct.pack("<I", zlib.crc32(payload)))
+
+    def write(self, codes: np.ndarray) -> None:
+        """Append codes `[channels, n_q, frames]`."""
+        if codes.shape[:2] != (self.header.channels, self.header.n_stages):
+            raise ValueError(f"codes of shape {codes.shape} do not match the header")
+        self._pending.append(np.transpose(codes, (2, 0, 1)))
+        buffered = np.concatenate(self._pending)
+        size = self.header.frames_per_packet
+        full = buffered.shape[0] // size * size
+        for start in range(0, full, size):
+            self._write_packet(buffered[start : start + size])
+        self._pending = [buffered[full:]]
+
+    def close(self, num_samples: int) -> None:
+        """Flush the last (short) packet; record the original length in samples per channel."""
+        rest = np.concatenate(self._pending) if self._pending else np.zeros((0,))
+        if rest.shape[0]:
+            self._write_packet(rest)
+        self._pending = []
+        record = END + struct.pack("<Q", num_samples)
+        self.stream.write(record + struct.pack("<I", zlib.crc32(record)))
+
+    def _write_packet(self, codes: np.ndarray) -> None:
+        record = (
+            PACKET + struct.pack("<B", codes.shape[0]) + pack(codes, self.header.codebook_sizes)
+        )
+        self.stream.write(record + struct.pack("<I", zlib.crc32(record)))
+
+
+class TokenReader:
+    """Reads a token file from a binary stream, checking every checksum as it goes.
+
+    `header` is read at once; iterate `packets()` for codes `[channels, n_q, frames]`; after
+    the last packet `num_samples` holds the original length. Every defect is a TokenFileError.
+    """
+
+    def __init__(self, stream: BinaryIO, name: str = "token file") -> None:
+        self.stream = stream
+        self.name = name
+        self.num_samples: int | None = None
+        self.header = self._read_header()
+
+    def _read(self, n: int, what: str) -> bytes:
+        data = self.stream.read(n)
+        if len(data) != n:
+            raise TokenFileError(f"{self.name} is truncated (it ends inside the {what})")
+        return data
+
+    def _read_header(self) -> TokenHeader:
+        start = self.stream.read(len(MAGIC))
+        if not start:
+            raise TokenFileError(f"{self.name} is empty")
+        if len(start) < len(MAGIC) and MAGIC.startswith(start):
+            raise TokenFileError(f"{self.name} is truncated (it ends inside the magic bytes)")
+        if start != MAGIC:
+            raise TokenFileError(f"{self.name} is not a codec token file")
+        version, length = struct.unpack("<BH", self._read(3, "header"))
+        if version > VERSION:
+            raise TokenFileError(
+                f"{self.name} has token format version {version}; this codec reads up to "
+                f"{VERSION}: upgrade codec"
+            )
+        payload = self._read(length, "header")
+        (crc,) = struct.unpack("<I", self._read(4, "header"))
+        if zlib.crc32(payload) != crc:
+            raise TokenFileError(f"{self.name} is corrupted (header checksum mismatch)")
+        try:
+            return TokenHeader(**json.loads(payload))
+        except (ValueError, TypeError) as error:
+            raise TokenFileError(f"{self.name} has an unreadable header ({error})") from error
+
+    def packets(self) -> Iterator[np.ndarray]:
+        """Codes `[channels, n_q, frames]` of each packet, in order."""
+        header = self.header
+        index = 0
+        while True:
+            tag = self.stream.read(1)
+            if tag == END:
+                record = tag + self._read(8, "end record")
+                (crc,) = struct.unpack("<I", self._read(4, "end record"))
+                if zlib.crc32(record) != crc:
+                    raise TokenFileError(f"{self.name} is corrupted (end record checksum mismatch)")
+                (self.num_samples,) = struct.unpack("<Q", record[1:])
+                return
+            if tag != PACKET:
+                what = (
+                    "is truncated (no end record)" if not tag else f"is corrupted (packet {index})"
+                )
+                raise TokenFileError(f"{self.name} {what}")
+            frames_byte = self._read(1, f"packet {index}")
+            frames = frames_byte[0]
+            per_frame = header.codebook_sizes * header.channels
+            payload = self._read(packed_size(per_frame, frames), f"packet {index}")
+            (crc,) = struct.unpack("<I", self._read(4, f"packet {index}"))
+            if zlib.crc32(tag + frames_byte + payload) != crc:
+                raise TokenFileError(f"{self.name} is corrupted (packet {index} checksum mismatch)")
+            codes = unpack(payload, header.codebook_sizes, frames, header.channels)
+            yield np.transpose(codes, (1, 2, 0))
+            index += 1
+
+    def read_all(self) -> np.ndarray:
+        """All codes `[channels, n_q, frames]` (and sets `num_samples`)."""
+        blocks = list(self.packets())
+        if not blocks:
+            return np.zeros((self.header.channels, self.header.n_stages, 0), dtype=np.int64)
+        return np.concatenate(blocks, axis=2)

@@ -1,0 +1,111 @@
+"""The token file: exact packing, packets, checksums, and every way a file can be wrong."""
+
+import io
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from codec.tokens import (
+    TokenFileError,
+    TokenHeader,
+    TokenReader,
+    TokenWriter,
+    frames_per_packet,
+    pack,
+    unpack,
+)
+
+
+def header(sizes=(1000, 1000, 1000), channels=1, rate=16000) -> TokenHeader:
+    sizes = list(sizes)
+    return TokenHeader(
+        "m",
+        "0123456789abcdef",
+        16000,
+        320,
+        sizes,
+        rate,
+        channels,
+        frames_per_packet(sizes, channels, 50.0),
+    )
+
+
+def write(h: TokenHeader, codes: np.ndarray, num_samples: int, pieces: int = 3) -> bytes:
+    buffer = io.BytesIO()
+    writer = TokenWriter(buffer, h)
+    for part in np.array_split(codes, pieces, axis=2):
+        writer.write(part)
+    writer.close(num_samples)
+    return buffer.getvalue()
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    sizes=st.lists(st.integers(2, 5000), min_size=1, max_size=4),
+    frames=st.integers(1, 40),
+    channels=st.integers(1, 3),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_packing_is_exact_and_minimal(sizes, frames, channels, seed):
+    rng = np.random.default_rng(seed)
+    codes = np.stack([rng.integers(0, k, (frames, channels)) for k in sizes], axis=-1)
+    data = pack(codes, sizes)
+    bits = frames * channels * sum(math.log2(k) for k in sizes)
+    assert 8 * (len(data) - 1) < bits + 1e-6 <= 8 * len(data) + 1e-6  # fits, < 8 spare bits
+    assert np.array_equal(unpack(data, sizes, frames, channels), codes)
+
+
+def test_round_trip_through_packets():
+    rng = np.random.default_rng(0)
+    h = header(channels=2)
+    codes = rng.integers(0, 1000, (2, 3, 523))
+    reader = TokenReader(io.BytesIO(write(h, codes, 167_360)))
+    assert reader.header == h
+    packets = list(reader.packets())
+    assert [p.shape[2] for p in packets] == [50] * 10 + [23]
+    assert np.array_equal(np.concatenate(packets, axis=2), codes)
+    assert reader.num_samples == 167_360
+
+
+@pytest.mark.parametrize(
+    ("sizes", "channels"), [((1000,) * 3, 1), ((1000,) * 12, 2), ((16, 16), 1), ((1000,), 1)]
+)
+def test_size_stays_within_3_percent_of_the_nominal_bitrate(sizes, channels):
+    h = header(sizes, channels)
+    seconds = 5.0
+    frames = int(seconds * 50)
+    codes = np.zeros((channels, len(sizes), frames), dtype=np.int64)
+    size = len(write(h, codes, int(seconds * 16000)))
+    nominal = h.bitrate * seconds / 8
+    assert size <= 1.03 * nominal + 1024
+    assert size - len(write(h, codes[..., :0], 0)) <= 1.03 * nominal  # packets alone
+
+
+def test_foreign_truncated_corrupted_and_newer_files_are_refused():
+    rng = np.random.default_rng(1)
+    good = write(header(), rng.integers(0, 1000, (1, 3, 120)), 38_400)
+
+    def read(data: bytes) -> None:
+        TokenReader(io.BytesIO(data), "x.tok").read_all()
+
+    with pytest.raises(TokenFileError, match="x.tok is not a codec token file"):
+        read(b"RIFF" + good[4:])
+    with pytest.raises(TokenFileError, match="newer|upgrade"):
+        read(good[:4] + bytes([9]) + good[5:])
+    for cut in (3, 20, len(good) // 2, len(good) - 1):
+        with pytest.raises(TokenFileError, match="truncated"):
+            read(good[:cut])
+    for position in (10, 300, len(good) // 2, len(good) - 10):
+        flipped = bytearray(good)
+        flipped[position] ^= 0x10
+        with pytest.raises(TokenFileError, match="corrupted|unreadable"):
+            read(bytes(flipped))
+
+
+def test_writer_checks_the_code_shape():
+    writer = TokenWriter(io.BytesIO(), header())
+    with pytest.raises(ValueError, match="do not match"):
+        writer.write(np.zeros((2, 3, 5), dtype=np.int64))
