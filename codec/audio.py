@@ -84,6 +84,15 @@ class StreamResampler:
         )
 
 
+def duration_seconds(path: str | Path) -> float | None:
+    """The duration a file's header states, or None if it cannot be read (errors are left to
+    the reader that follows)."""
+    try:
+        return sf.info(str(path)).duration
+    except (sf.LibsndfileError, RuntimeError, OSError):
+        return None
+
+
 def load_audio(path: AudioSource, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
     """Read a whole file as float32 `[channels, T]`, resampled to `sample_rate` when given.
 

@@ -22,6 +22,7 @@ from codec.conv import folded_state_dict
 from codec.model import CodecModel
 from codec.tokens import TokenFileError, TokenHeader, TokenReader, TokenWriter, frames_per_packet
 
+Progress = Callable[[float], None]
 READ_BLOCK_SECONDS = 10.0  # audio read per block, at the file's own rate
 MODEL_CHUNK_FRAMES = 50  # frames per chunk through the model (1 s at 50 frames/s)
 
@@ -86,8 +87,10 @@ def encode_file(
     target: BinaryIO,
     n_stages: int | None = None,
     name: str | None = None,
+    progress: Progress | None = None,
 ) -> EncodeResult:
-    """Encode an audio file (path or binary stream) into a token file written to `target`."""
+    """Encode an audio file (path or binary stream) into a token file written to `target`;
+    `progress(seconds)` is told of each block of audio read."""
     reader = AudioReader(source, name)
     n = model.num_stages if n_stages is None else n_stages
     sizes = model.quantizer.codebook_sizes[:n]
@@ -116,6 +119,8 @@ def encode_file(
     with torch.inference_mode(), model.streaming(batch_size=reader.channels):
         for block in reader.blocks(round(READ_BLOCK_SECONDS * reader.sample_rate)):
             num_samples += block.shape[1]
+            if progress:
+                progress(block.shape[1] / reader.sample_rate)
             for chunk in chunks.push(resample(block)):
                 code(chunk)
         flushed = resample(np.zeros((reader.channels, 0), np.float32), last=True)
@@ -134,12 +139,14 @@ def decode_file(
     load_model: ModelLoader,
     name: str = "token file",
     audio_format: str = "WAV",
+    progress: Progress | None = None,
 ) -> TokenHeader:
     """Decode a token file read from `source` into audio at the original rate and channels.
 
     `load_model(header)` returns the model to decode with; its weights must hash to the
     header's `model_hash`. Audio is written as packets arrive, holding back only the last
-    frame's worth of samples until the end record gives the exact length.
+    frame's worth of samples until the end record gives the exact length. `progress(seconds)`
+    is told of each packet decoded.
     """
     reader = TokenReader(source, name)
     header = reader.header
@@ -162,6 +169,8 @@ def decode_file(
     ):
         for codes in reader.packets():
             audio = model.decode(torch.from_numpy(codes).to(device))[:, 0].cpu().numpy()
+            if progress:
+                progress(codes.shape[2] / header.frame_rate)
             pending = np.concatenate([pending, resample(audio)], axis=1)
             if pending.shape[1] > hold:
                 out.write(pending[:, :-hold])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +15,7 @@ from codec.cli.app import app, fail
 from codec.cli.jobs import AUDIO_SUFFIXES, STDIO, Job, atomic_output, open_input, plan, run_jobs
 
 TOKEN_SUFFIX = ".tok"
+LONG_FILE_SECONDS = 60.0  # a single file at least this long gets a progress bar
 _LOADED: dict[str, object] = {}  # per process: models by reference, and the device
 
 
@@ -44,22 +47,42 @@ def _model(reference: str):
     return _LOADED[reference]
 
 
+@contextmanager
+def _progress_bar(show: bool, total: float | None, describe: str):
+    """A progress callback in seconds of audio, shown on stderr for one long file."""
+    from tqdm import tqdm
+
+    shown = show and (total is None or total >= LONG_FILE_SECONDS)
+    with tqdm(total=total, desc=describe, unit="s", disable=not shown, file=sys.stderr) as bar:
+        yield bar.update
+
+
 def _encode_job(
-    job: Job, model_ref: str, stages: int | None, kbps: float | None, force: bool
+    job: Job,
+    model_ref: str,
+    stages: int | None,
+    kbps: float | None,
+    force: bool,
+    show_progress: bool = False,
 ) -> str:
+    from codec.audio import duration_seconds
     from codec.compress import encode_file, stages_for_bitrate
     from codec.zoo import model_label
 
     model = _model(model_ref)
     n_stages = stages if stages is not None else stages_for_bitrate(model, kbps) if kbps else None
-    with open_input(job.source) as source, atomic_output(job.target, force) as target:
-        encode_file(model, model_label(model_ref), source, target, n_stages, name=job.source)
+    show = show_progress and job.source != STDIO
+    total = duration_seconds(job.source) if show else None
+    with (
+        open_input(job.source) as source,
+        atomic_output(job.target, force) as target,
+        _progress_bar(show and total is not None, total, "encode") as progress,
+    ):
+        encode_file(model, model_label(model_ref), source, target, n_stages, job.source, progress)
     return job.target
 
 
-def _decode_job(job: Job, model_ref: str | None, force: bool) -> str:
-    import sys
-
+def _decode_job(job: Job, model_ref: str | None, force: bool, show_progress: bool = False) -> str:
     from codec.audio import audio_format
     from codec.compress import decode_file
     from codec.tokens import TokenFileError
@@ -79,12 +102,15 @@ def _decode_job(job: Job, model_ref: str | None, force: bool) -> str:
     fmt = "WAV" if job.target == STDIO else audio_format(job.target)
     if source is None and not Path(job.source).is_file():
         raise FileNotFoundError(f"no such token file: {job.source}")
-    with atomic_output(job.target, force) as target:
+    with (
+        atomic_output(job.target, force) as target,
+        _progress_bar(show_progress, None, "decode") as progress,
+    ):
         if source is not None:
-            decode_file(source, target, load, name="stdin", audio_format=fmt)
+            decode_file(source, target, load, "stdin", fmt, progress)
         else:
             with open(job.source, "rb") as stream:
-                decode_file(stream, target, load, name=job.source, audio_format=fmt)
+                decode_file(stream, target, load, job.source, fmt, progress)
     return job.target
 
 
@@ -158,7 +184,15 @@ def encode(
     except (FileNotFoundError, ValueError, RuntimeError) as error:
         fail(str(error))
     job_list = _plan(inputs, out, AUDIO_SUFFIXES, TOKEN_SUFFIX)
-    worker = partial(_encode_job, model_ref=reference, stages=stages, kbps=bitrate, force=force)
+    single = len(job_list) == 1
+    worker = partial(
+        _encode_job,
+        model_ref=reference,
+        stages=stages,
+        kbps=bitrate,
+        force=force,
+        show_progress=single,
+    )
     _run(job_list, worker, jobs, device, "encode")
 
 
@@ -184,7 +218,8 @@ def decode(
     """
     _check_device(device)
     job_list = _plan(inputs, out, (TOKEN_SUFFIX,), ".wav")
-    _run(job_list, partial(_decode_job, model_ref=model, force=force), jobs, device, "decode")
+    worker = partial(_decode_job, model_ref=model, force=force, show_progress=len(job_list) == 1)
+    _run(job_list, worker, jobs, device, "decode")
 
 
 @app.command()
