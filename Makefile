@@ -1,5 +1,6 @@
 # Two commands on a fresh machine: `make demo` (the main job) and `make test`.
-# Both install what they need into .venv first (idempotent: a second install is a quick check).
+# Both install what they need first: the package into .venv, and the classical codecs that
+# `codec bench` compares against (idempotent: a second install is a quick check).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
@@ -7,6 +8,7 @@ PY := $(VENV)/bin/python
 
 install:
 	@tools/install.sh
+	@tools/install_baselines.sh
 
 test: install
 	$(VENV)/bin/ruff check .

@@ -17,21 +17,15 @@ import numpy as np
 import torch
 
 import codec
-from codec.audio import load_audio
+from codec.audio import find_files, load_audio
 
 DEFAULT_AUDIO = Path(__file__).parents[1] / "tests" / "data" / "speech_en.flac"
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg"}
 
 
 def audio_files(paths: list[Path], limit: int) -> list[Path]:
     files = []
     for path in paths:
-        found = (
-            sorted(p for p in path.rglob("*") if p.suffix in AUDIO_SUFFIXES)
-            if path.is_dir()
-            else [path]
-        )
-        files += found
+        files += find_files(path) if path.is_dir() else [path]
     return files[:limit]
 
 

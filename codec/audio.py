@@ -16,6 +16,13 @@ MAX_SAMPLE_RATE = 384000
 MAX_CHANNELS = 16
 
 AudioSource = str | Path | BinaryIO
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+
+
+def find_files(directory: str | Path, suffixes: tuple[str, ...] = AUDIO_SUFFIXES) -> list[Path]:
+    """Files under `directory` (recursively) with one of `suffixes`, in sorted order."""
+    found = (p for p in Path(directory).rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+    return sorted(found)
 
 
 class AudioError(ValueError):

@@ -11,8 +11,9 @@ from typing import Annotated
 
 import typer
 
+from codec.audio import AUDIO_SUFFIXES
 from codec.cli.app import app, fail
-from codec.cli.jobs import AUDIO_SUFFIXES, STDIO, Job, atomic_output, open_input, plan, run_jobs
+from codec.cli.jobs import STDIO, Job, atomic_output, open_input, plan, run_jobs
 
 TOKEN_SUFFIX = ".tok"
 LONG_FILE_SECONDS = 60.0  # a single file at least this long gets a progress bar

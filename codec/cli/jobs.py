@@ -10,10 +10,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 from typing import BinaryIO
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+from codec.audio import find_files
+
 STDIO = "-"
 
 
@@ -31,7 +33,7 @@ def _expand(item: str, suffixes: tuple[str, ...]) -> list[tuple[str, Path]]:
     if item == STDIO:
         return [(STDIO, Path("stdin"))]
     if path.is_dir():
-        found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+        found = find_files(path, suffixes)
         if not found:
             raise FileNotFoundError(f"{item} holds no {'/'.join(suffixes)} files")
         return [(str(p), p.relative_to(path).with_suffix("")) for p in found]
@@ -145,7 +147,8 @@ def run_jobs(
                 report(job, error)
             bar.update()
     else:
-        with ProcessPoolExecutor(n_workers, initializer=initializer) as pool:
+        spawn = get_context("spawn")  # forking a process that runs torch threads can hang
+        with ProcessPoolExecutor(n_workers, mp_context=spawn, initializer=initializer) as pool:
             futures = {pool.submit(worker, job): job for job in jobs}
             for future in as_completed(futures):
                 try:

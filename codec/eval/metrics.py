@@ -1,8 +1,25 @@
-"""Audio quality metrics of a reconstruction against its reference (1-D float arrays)."""
+"""Quality of a reconstruction against its reference: PESQ, STOI/ESTOI, SI-SDR, mel distance.
+
+Signals are 1-D float arrays at one sample rate. `score` first finds and removes a constant
+delay, then computes every metric; a metric that cannot be computed (PESQ finds no speech, say)
+is reported as missing with its reason instead of stopping the run.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
 import numpy as np
+import soxr
+
+METRICS = ("pesq_wb", "pesq_nb", "stoi", "estoi", "si_sdr", "mel_distance")
+MAX_DELAY_SECONDS = 0.25
+
+
+def _at(x: np.ndarray, rate: int, target: int) -> np.ndarray:
+    return x if rate == target else soxr.resample(x, rate, target, quality="HQ")
 
 
 def pesq_wb(ref: np.ndarray, hyp: np.ndarray, sample_rate: int = 16000) -> float:
@@ -12,6 +29,13 @@ def pesq_wb(ref: np.ndarray, hyp: np.ndarray, sample_rate: int = 16000) -> float
     if sample_rate != 16000:
         raise ValueError(f"wide-band PESQ needs 16 kHz audio, got {sample_rate} Hz")
     return float(pesq(16000, ref, hyp, "wb"))
+
+
+def pesq_nb(ref: np.ndarray, hyp: np.ndarray, sample_rate: int) -> float:
+    """Narrow-band PESQ (P.862 with the P.862.1 mapping) at 8 kHz, resampling as needed."""
+    from pesq import pesq
+
+    return float(pesq(8000, _at(ref, sample_rate, 8000), _at(hyp, sample_rate, 8000), "nb"))
 
 
 def stoi(ref: np.ndarray, hyp: np.ndarray, sample_rate: int, extended: bool = False) -> float:
@@ -28,3 +52,92 @@ def si_sdr(ref: np.ndarray, hyp: np.ndarray) -> float:
     target = (hyp @ ref) / max(ref @ ref, 1e-12) * ref
     noise = hyp - target
     return float(10 * np.log10(max(target @ target, 1e-12) / max(noise @ noise, 1e-12)))
+
+
+@lru_cache(maxsize=16)
+def _mel_basis(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
+    import librosa
+
+    return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)
+
+
+def mel_distance(
+    ref: np.ndarray, hyp: np.ndarray, sample_rate: int, scales: tuple[int, ...] = (512, 1024, 2048)
+) -> float:
+    """Mean L1 distance of log10 mel spectrograms over several FFT sizes (0 when equal)."""
+    import torch
+
+    distances = []
+    for n_fft in scales:
+        basis = torch.from_numpy(_mel_basis(sample_rate, n_fft, min(80, n_fft // 8)))
+        window = torch.hann_window(n_fft, dtype=torch.float64)
+
+        def log_mel(x: np.ndarray, n_fft: int = n_fft, basis=basis, window=window) -> torch.Tensor:
+            spec = torch.stft(
+                torch.from_numpy(x).double(), n_fft, n_fft // 4, window=window, return_complex=True
+            )
+            return torch.log10(basis.double() @ spec.abs().pow(2) + 1e-5)
+
+        distances.append((log_mel(ref) - log_mel(hyp)).abs().mean().item())
+    return float(np.mean(distances))
+
+
+def estimate_delay(ref: np.ndarray, hyp: np.ndarray, max_delay: int) -> int:
+    """Samples by which `hyp` lags `ref` (negative: leads), from the cross-correlation peak
+    within +-`max_delay`."""
+    n = len(ref) + len(hyp)
+    size = 1 << (n - 1).bit_length()
+    corr = np.fft.irfft(np.fft.rfft(hyp, size) * np.conj(np.fft.rfft(ref, size)), size)
+    lags = np.concatenate([np.arange(0, max_delay + 1), np.arange(-max_delay, 0)])
+    values = np.concatenate([corr[: max_delay + 1], corr[size - max_delay :]])
+    return int(lags[np.argmax(values)])
+
+
+def align(ref: np.ndarray, hyp: np.ndarray, delay: int) -> tuple[np.ndarray, np.ndarray]:
+    """Remove `delay` (hyp lags ref by that many samples) and cut both to their common length."""
+    if delay > 0:
+        hyp = hyp[delay:]
+    elif delay < 0:
+        ref = ref[-delay:]
+    n = min(len(ref), len(hyp))
+    return ref[:n], hyp[:n]
+
+
+@dataclass
+class Scores:
+    """Every metric of one reference/reconstruction pair; a missing one has an error."""
+
+    delay_ms: float
+    values: dict[str, float] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def score(
+    ref: np.ndarray, hyp: np.ndarray, sample_rate: int, compensate_delay: bool = True
+) -> Scores:
+    """All metrics of `hyp` against `ref` (1-D, same rate), after delay compensation."""
+    ref, hyp = np.asarray(ref, dtype=np.float64), np.asarray(hyp, dtype=np.float64)
+    max_delay = min(int(MAX_DELAY_SECONDS * sample_rate), max(len(ref), len(hyp)) - 1)
+    delay = estimate_delay(ref, hyp, max_delay) if compensate_delay else 0
+    ref, hyp = align(ref, hyp, delay)
+    wide = _at(ref, sample_rate, 16000), _at(hyp, sample_rate, 16000)
+    compute = {
+        "pesq_wb": lambda: pesq_wb(*wide),
+        "pesq_nb": lambda: pesq_nb(ref, hyp, sample_rate),
+        "stoi": lambda: stoi(ref, hyp, sample_rate),
+        "estoi": lambda: stoi(ref, hyp, sample_rate, extended=True),
+        "si_sdr": lambda: si_sdr(ref, hyp),
+        "mel_distance": lambda: mel_distance(ref, hyp, sample_rate),
+    }
+    result = Scores(delay_ms=1000 * delay / sample_rate)
+    for name, fn in compute.items():
+        try:
+            value = fn()
+        except Exception as error:  # noqa: BLE001  (one metric failing must not lose the others)
+            result.errors[name] = f"{type(error).__name__}: {error}".strip()
+            continue
+        if math.isfinite(value):
+            result.values[name] = value
+        else:
+            result.errors[name] = f"not finite ({value})"
+    return result

@@ -1,0 +1,139 @@
+"""`codec eval` and `codec bench`: quality metrics, token usage, and classical baselines."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from codec.cli.app import app, fail
+
+
+@app.command("eval")
+def evaluate(
+    ref: Annotated[
+        Path | None, typer.Argument(help="Reference file, directory or wav.scp.")
+    ] = None,
+    hyp: Annotated[Path | None, typer.Argument(help="Decoded file, directory or wav.scp.")] = None,
+    tokens: Annotated[
+        Path | None, typer.Option("--tokens", help="Report token usage of the .tok files here.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write reports in this directory.")
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Score decoded audio against references: PESQ (wide and narrow band), STOI, ESTOI, SI-SDR,
+    mel distance, after removing a constant delay. Or, with --tokens, report token usage.
+
+    Directories are matched by relative path, wav.scp files by utterance id. With --out, writes
+    per_utt.csv, summary.json and summary.md (or tokens.json/tokens.md).
+
+    Example: codec eval data/test/wav.scp exp/decoded/wav.scp --out exp/scores --jobs 2
+    """
+    if tokens is not None:
+        _token_report(tokens, out)
+        return
+    if ref is None or hyp is None:
+        fail("give REF and HYP (files, directories or wav.scp files), or --tokens DIR")
+    from tqdm import tqdm
+
+    from codec.eval.scoring import match, score_pairs, summarise, summary_markdown, write_report
+
+    try:
+        pairs = match(ref, hyp)
+    except (FileNotFoundError, ValueError) as error:
+        fail(str(error))
+    with tqdm(
+        total=len(pairs), desc="scoring", unit="file", disable=len(pairs) < 2, file=sys.stderr
+    ) as bar:
+        try:
+            rows = score_pairs(pairs, jobs, bar.update)
+        except (FileNotFoundError, ValueError) as error:
+            fail(str(error))
+    for row in rows:
+        if row["errors"]:
+            typer.echo(
+                f"warning: {row['key']}: {row['errors']} (left out of those means)", err=True
+            )
+    summary = summarise(rows)
+    if out is not None:
+        write_report(rows, summary, out)
+    typer.echo(summary_markdown(summary), nl=False)
+
+
+def _token_report(directory: Path, out: Path | None) -> None:
+    from codec.eval.token_report import token_usage, usage_markdown
+    from codec.tokens import TokenFileError
+
+    try:
+        usage, totals = token_usage(directory)
+    except (FileNotFoundError, ValueError, TokenFileError) as error:
+        fail(str(error))
+    text = usage_markdown(usage, totals)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        stages = [
+            {
+                "stage": i + 1,
+                "codebook_size": u.codebook_size,
+                "utilisation": u.utilisation,
+                "perplexity": u.perplexity,
+                "perplexity_ratio": u.perplexity_ratio,
+                "entropy_bits": u.entropy_bits,
+            }
+            for i, u in enumerate(usage)
+        ]
+        (out / "tokens.json").write_text(json.dumps({"stages": stages, **totals}, indent=2) + "\n")
+        (out / "tokens.md").write_text(text)
+    typer.echo(text, nl=False)
+
+
+@app.command()
+def bench(
+    directory: Annotated[Path, typer.Argument(help="Directory of speech files.")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Directory for bench.json, bench.md, rd.png.")
+    ],
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Zoo name or checkpoint.")
+    ] = None,
+    stages: Annotated[
+        str | None, typer.Option("--stages", help="Comma-separated stage counts (default: all).")
+    ] = None,
+) -> None:
+    """Our model at each bitrate next to Opus (6, 8, 12, 16 kbps, VoIP) and Codec2 (3200, 1600,
+    700C), on the same files, scored the same way, with speed and latency, in one run.
+
+    Needs opusenc/opusdec and c2enc/c2dec (tools/install_baselines.sh installs them).
+
+    Example: codec bench data/test_audio --out exp/bench --model exp/run1/model.ckpt
+    """
+    from tqdm import tqdm
+
+    from codec.eval.baselines import BaselineToolMissing
+    from codec.eval.bench import run_bench, write_bench
+    from codec.zoo import load_model, model_label
+
+    reference = model or "default"
+    try:
+        counts = [int(s) for s in stages.split(",")] if stages else None
+        loaded = load_model(reference).eval()
+        if counts and not all(1 <= n <= loaded.num_stages for n in counts):
+            fail(f"--stages: the model has 1 to {loaded.num_stages} stages")
+        bars = []
+
+        def progress(total: int):
+            bars.append(tqdm(total=total, desc="bench", unit="file", file=sys.stderr))
+            return bars[-1].update
+
+        rows, speed = run_bench(directory, loaded, model_label(reference), counts, progress)
+        for bar in bars:
+            bar.close()
+    except (FileNotFoundError, ValueError, BaselineToolMissing) as error:
+        fail(str(error))
+    write_bench(rows, speed, model_label(reference), out)
+    typer.echo((out / "bench.md").read_text(), nl=False)

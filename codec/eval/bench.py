@@ -1,0 +1,229 @@
+"""`codec bench`: our model at each bitrate next to Opus and Codec2, on the same audio, in one run.
+
+Every codec encodes and decodes every file; outputs are delay-compensated and scored with the
+same metrics; bitrates come from the sizes of the files each codec wrote; speed is measured in
+the same run. Results: `bench.json`, `bench.md` and a rate-distortion plot `rd.png`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from codec.audio import AUDIO_SUFFIXES, find_files, load_audio
+from codec.compress import decode_file, encode_file
+from codec.eval.baselines import baselines, require
+from codec.eval.metrics import score
+from codec.eval.report import markdown_table
+from codec.eval.scoring import EVAL_RATE, summary_stats
+from codec.model import CodecModel
+
+ROW_METRICS = ("pesq_wb", "pesq_nb", "stoi", "estoi", "si_sdr")
+
+
+@dataclass
+class Coded:
+    """One file through one codec: decoded audio at EVAL_RATE, bytes stored, seconds taken."""
+
+    audio: np.ndarray
+    size: int
+    seconds: float
+
+
+Coder = Callable[[np.ndarray], Coded]
+
+
+def _ours(model: CodecModel, label: str, n_stages: int) -> Coder:
+    def code(wav: np.ndarray) -> Coded:
+        source, tokens, audio = io.BytesIO(), io.BytesIO(), io.BytesIO()
+        save_audio_to(source, wav)
+        start = time.perf_counter()
+        encode_file(model, label, source, tokens, n_stages)
+        tokens.seek(0)
+        decode_file(tokens, audio, lambda header: model)
+        seconds = time.perf_counter() - start
+        audio.seek(0)
+        decoded, _ = load_audio(audio)
+        return Coded(decoded[0], len(tokens.getvalue()), seconds)
+
+    return code
+
+
+def save_audio_to(stream: io.BytesIO, wav: np.ndarray) -> None:
+    import soundfile as sf
+
+    sf.write(stream, wav, EVAL_RATE, format="WAV", subtype="FLOAT")
+    stream.seek(0)
+
+
+def _classical(baseline) -> Coder:
+    def code(wav: np.ndarray) -> Coded:
+        start = time.perf_counter()
+        decoded, size = baseline.code(wav, EVAL_RATE)
+        return Coded(decoded, size, time.perf_counter() - start)
+
+    return code
+
+
+def audio_files(directory: Path) -> list[Path]:
+    files = find_files(directory)
+    if not files:
+        raise FileNotFoundError(f"{directory} holds no audio files ({', '.join(AUDIO_SUFFIXES)})")
+    return files
+
+
+def _row(
+    codec: str, setting: str, wavs: list[np.ndarray], coder: Coder, tick: Callable[[], None]
+) -> dict:
+    """Code and score every file with one codec setting; means over files, kbps over all."""
+    per_file, total_bits, total_time = [], 0, 0.0
+    for wav in wavs:
+        coded = coder(wav)
+        total_bits += 8 * coded.size
+        total_time += coded.seconds
+        per_file.append(score(wav, coded.audio, EVAL_RATE).values)
+        tick()
+    duration = sum(len(w) for w in wavs) / EVAL_RATE
+    row = {"codec": codec, "setting": setting, "kbps": total_bits / duration / 1000}
+    for name in ROW_METRICS:
+        row[name] = summary_stats([v.get(name, math.nan) for v in per_file])["mean"]
+    row["rtf"] = total_time / duration
+    return row
+
+
+def measure_speed(model: CodecModel, wavs: list[np.ndarray]) -> dict:
+    """Our model's encode/decode real-time factor on 1 thread and on all cores (offline, all
+    stages, weight norm folded), and the streaming latency for 20 ms chunks."""
+    audio = torch.from_numpy(np.concatenate(wavs)).float().view(1, 1, -1)
+    seconds = audio.shape[-1] / model.sample_rate
+    speed: dict = {}
+    before = torch.get_num_threads()
+    for threads in sorted({1, os.cpu_count() or 1}):
+        torch.set_num_threads(threads)
+        with torch.inference_mode():
+            start = time.perf_counter()
+            codes = model.encode(audio)
+            middle = time.perf_counter()
+            model.decode(codes)
+            end = time.perf_counter()
+        speed[f"{threads}_threads"] = {
+            "encode_rtf": (middle - start) / seconds,
+            "decode_rtf": (end - middle) / seconds,
+        }
+    torch.set_num_threads(before)
+    hop = model.hop_length
+    chunks = audio[..., : min(audio.shape[-1] // hop, 100) * hop].split(hop, dim=-1)
+    with torch.inference_mode(), model.streaming(batch_size=1):
+        start = time.perf_counter()
+        for chunk in chunks:
+            model.decode(model.encode(chunk))
+        per_chunk_ms = 1000 * (time.perf_counter() - start) / len(chunks)
+    speed["streaming"] = {
+        "algorithmic_ms": model.latency_ms,
+        "compute_per_chunk_ms": per_chunk_ms,
+        "latency_ms": model.latency_ms + per_chunk_ms,
+    }
+    return speed
+
+
+def run_bench(
+    directory: Path,
+    model: CodecModel,
+    label: str,
+    stages: list[int] | None = None,
+    progress: Callable[[int], Callable[[], None]] | None = None,
+) -> tuple[list[dict], dict]:
+    """Rows for our model at each number of `stages` (all by default) and every baseline, and
+    the speed figures. `progress(total)` returns a tick to call after each file is scored."""
+    require("opusenc", "opusdec", "c2enc", "c2dec")
+    wavs = [load_audio(p, EVAL_RATE)[0].mean(axis=0) for p in audio_files(directory)]
+    stages = stages or list(range(1, model.num_stages + 1))
+    coders = [("codec", f"{n} stages", _ours(model, label, n)) for n in stages]
+    coders += [(b.codec, b.setting, _classical(b)) for b in baselines()]
+    tick = progress(len(coders) * len(wavs)) if progress else (lambda: None)
+    rows = [_row(codec, setting, wavs, coder, tick) for codec, setting, coder in coders]
+    speed = measure_speed(model, wavs)
+    latency = {b.setting: b.algorithmic_latency_ms for b in baselines()}
+    for row in rows:
+        frame_ms = latency.get(row["setting"], model.latency_ms)
+        row["latency_ms"] = frame_ms + row["rtf"] * frame_ms
+    return rows, speed
+
+
+def bench_markdown(rows: list[dict], speed: dict, label: str) -> str:
+    header = ["codec", "setting", "kbps", "PESQ-WB", "PESQ-NB", "STOI", "ESTOI", "SI-SDR dB"]
+    header += ["RTF", "latency ms"]
+    table = [
+        [r["codec"], r["setting"], f"{r['kbps']:.2f}", f"{r['pesq_wb']:.2f}", f"{r['pesq_nb']:.2f}"]
+        + [f"{r['stoi']:.3f}", f"{r['estoi']:.3f}", f"{r['si_sdr']:.1f}", f"{r['rtf']:.3f}"]
+        + [f"{r['latency_ms']:.1f}"]
+        for r in rows
+    ]
+    threads = [
+        [key.split("_")[0], f"{v['encode_rtf']:.4f}", f"{v['decode_rtf']:.4f}"]
+        for key, v in speed.items()
+        if key.endswith("_threads")
+    ]
+    s = speed["streaming"]
+    return (
+        "\n".join(
+            [
+                f"# Benchmark: {label} vs Opus and Codec2",
+                "",
+                "kbps: from the sizes of the files each codec wrote (container headers included).",
+                "RTF: encode+decode time / audio duration (classical codecs: their command-line",
+                "tools, process start included). Latency: algorithmic + compute for one frame.",
+                "",
+                markdown_table(header, table),
+                "## Our model's speed (offline, all stages)",
+                "",
+                markdown_table(["threads", "encode RTF", "decode RTF"], threads),
+                f"Streaming, one frame at a time: algorithmic latency {s['algorithmic_ms']:.1f} ms"
+                f" + compute {s['compute_per_chunk_ms']:.2f} ms per chunk"
+                f" = {s['latency_ms']:.1f} ms.",
+            ]
+        )
+        + "\n"
+    )
+
+
+def plot_rate_distortion(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, metric, title in ((axes[0], "pesq_wb", "PESQ-WB"), (axes[1], "stoi", "STOI")):
+        for codec in dict.fromkeys(r["codec"] for r in rows):
+            points = sorted((r["kbps"], r[metric]) for r in rows if r["codec"] == codec)
+            ax.plot(*zip(*points, strict=True), marker="o", label=codec)
+        ax.set_xlabel("kbps (from file sizes)")
+        ax.set_ylabel(title)
+        ax.set_xscale("log")
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    fig.suptitle("Rate-distortion")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_bench(rows: list[dict], speed: dict, label: str, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    keys = ("codec", "setting", "kbps", *ROW_METRICS, "rtf")
+    (out / "bench.json").write_text(
+        json.dumps([{k: r[k] for k in keys} for r in rows], indent=2) + "\n"
+    )
+    (out / "speed.json").write_text(json.dumps(speed, indent=2) + "\n")
+    (out / "bench.md").write_text(bench_markdown(rows, speed, label))
+    plot_rate_distortion(rows, out / "rd.png")
