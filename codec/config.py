@@ -83,8 +83,23 @@ def from_dict(cls: type, data: dict[str, Any], where: str = "model") -> Any:
     for name, value in data.items():
         hint = hints[name]
         is_config = dataclasses.is_dataclass(hint)
-        kwargs[name] = from_dict(hint, value, f"{where}.{name}") if is_config else value
+        key = f"{where}.{name}"
+        kwargs[name] = from_dict(hint, value, key) if is_config else _coerce(hint, value, key)
     return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    """Numbers for number fields (YAML reads `1e-3` as a string), with an error naming the key."""
+    if hint is float and isinstance(value, int | float | str) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except ValueError:
+            raise ValueError(f"{where} must be a number, got {value!r}") from None
+    if hint is int and not isinstance(value, int):
+        raise ValueError(f"{where} must be an integer, got {value!r}")
+    if hint is bool and not isinstance(value, bool):
+        raise ValueError(f"{where} must be true or false, got {value!r}")
+    return value
 
 
 def preset_path(name_or_path: str | Path) -> Path:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from codec.cli import codebooks, coding, evaluate, inspect  # noqa: F401  (they register their commands)
+from codec.cli import codebooks, coding, evaluate, inspect, training  # noqa: F401  (they register their commands)
 from codec.cli.app import app
 
 

@@ -54,32 +54,22 @@ def si_sdr(ref: np.ndarray, hyp: np.ndarray) -> float:
     return float(10 * np.log10(max(target @ target, 1e-12) / max(noise @ noise, 1e-12)))
 
 
-@lru_cache(maxsize=16)
-def _mel_basis(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
-    import librosa
+@lru_cache(maxsize=4)
+def _mel_distance(sample_rate: int):
+    from codec.spectral import MultiScaleMelDistance
 
-    return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)
+    return MultiScaleMelDistance(sample_rate)
 
 
-def mel_distance(
-    ref: np.ndarray, hyp: np.ndarray, sample_rate: int, scales: tuple[int, ...] = (512, 1024, 2048)
-) -> float:
-    """Mean L1 distance of log10 mel spectrograms over several FFT sizes (0 when equal)."""
+def mel_distance(ref: np.ndarray, hyp: np.ndarray, sample_rate: int) -> float:
+    """Multi-scale log-mel L1 distance (0 when equal); the training loss, used as a metric."""
     import torch
 
-    distances = []
-    for n_fft in scales:
-        basis = torch.from_numpy(_mel_basis(sample_rate, n_fft, min(80, n_fft // 8)))
-        window = torch.hann_window(n_fft, dtype=torch.float64)
-
-        def log_mel(x: np.ndarray, n_fft: int = n_fft, basis=basis, window=window) -> torch.Tensor:
-            spec = torch.stft(
-                torch.from_numpy(x).double(), n_fft, n_fft // 4, window=window, return_complex=True
-            )
-            return torch.log10(basis.double() @ spec.abs().pow(2) + 1e-5)
-
-        distances.append((log_mel(ref) - log_mel(hyp)).abs().mean().item())
-    return float(np.mean(distances))
+    ref_t, hyp_t = (
+        torch.from_numpy(np.asarray(x, dtype=np.float32)).view(1, 1, -1) for x in (ref, hyp)
+    )
+    with torch.no_grad():
+        return float(_mel_distance(sample_rate)(ref_t, hyp_t))
 
 
 def estimate_delay(ref: np.ndarray, hyp: np.ndarray, max_delay: int) -> int:

@@ -1,0 +1,1 @@
+"""Training: experiment configuration, data crops, losses, the trainer and its checkpoints."""

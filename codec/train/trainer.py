@@ -1,0 +1,383 @@
+"""The training loop: data, losses, optimisation, validation, checkpoints, resume, DDP."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import shutil
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import Tensor
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from codec.data.crops import CropBatches
+from codec.data.kaldi import load_utterance, read_data_dir
+from codec.model import CodecModel
+from codec.spectral import MultiScaleMelDistance
+from codec.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from codec.train.config import ExperimentConfig, save_experiment
+from codec.train.discriminators import (
+    Discriminators,
+    discriminator_loss,
+    feature_matching_loss,
+    generator_loss,
+)
+
+OWNED = (
+    "checkpoints",
+    "log",
+    "tensorboard",
+    "model.ckpt",
+    "config.yaml",
+)  # what --overwrite removes
+VALID_MAX_SECONDS = 10.0
+
+
+def prepare_experiment_dir(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse an existing experiment unless resuming or overwriting (which removes only what a
+    run writes)."""
+    if out.exists() and any(out.iterdir()) and not (resume or overwrite):
+        raise FileExistsError(
+            f"{out} exists: pass --resume to continue it or --overwrite to start again"
+        )
+    if overwrite and not resume:
+        for name in OWNED:
+            target = out / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    (out / "log").mkdir(parents=True, exist_ok=True)
+
+
+def init_distributed() -> tuple[int, int, torch.device]:
+    """Rank, world size and device, from torchrun's environment (one process otherwise)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    cuda = torch.cuda.is_available()
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device(f"cuda:{local_rank}" if cuda else "cpu")
+    if world > 1 and not dist.is_initialized():
+        if cuda:
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if cuda else "gloo")
+    return (dist.get_rank() if world > 1 else 0), world, device
+
+
+def lr_factor(step: int, warmup: int, total: int, floor: float) -> float:
+    """Linear warm-up to 1, then cosine decay to `floor`."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def parameter_digest(model: torch.nn.Module) -> str:
+    digest = hashlib.sha256()
+    for tensor in model.state_dict().values():
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+class Trainer:
+    """Trains `CodecModel` from a resolved `ExperimentConfig` on Kaldi data directories."""
+
+    def __init__(
+        self, cfg: ExperimentConfig, train_data: Path, valid_data: Path | None, out: Path
+    ) -> None:
+        self.cfg, self.out = cfg, out
+        self.rank, self.world, self.device = init_distributed()
+        self.is_main = self.rank == 0
+        torch.manual_seed(cfg.train.seed)
+        self.train_utts = read_data_dir(train_data)
+        self.valid_utts = (
+            read_data_dir(valid_data)[: cfg.train.valid_utterances] if valid_data else []
+        )
+        self.model = CodecModel(cfg.model, name=out.name).to(self.device)
+        self.ddp = DistributedDataParallel(self.model) if self.world > 1 else self.model
+        opt = cfg.optim
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), opt.lr, tuple(opt.betas), weight_decay=opt.weight_decay
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer,
+            lambda s: lr_factor(s, cfg.train.warmup_steps, cfg.train.max_steps, opt.min_lr_ratio),
+        )
+        self.mel = MultiScaleMelDistance(cfg.model.sample_rate).to(self.device)
+        import auraloss
+
+        self.stft = auraloss.freq.MultiResolutionSTFTLoss().to(self.device)
+        self.adversarial = cfg.train.losses.adversarial > 0
+        if self.adversarial:
+            self.disc = Discriminators().to(self.device)
+            self.disc_ddp = DistributedDataParallel(self.disc) if self.world > 1 else self.disc
+            self.disc_optimizer = torch.optim.AdamW(
+                self.disc.parameters(), opt.discriminator_lr, tuple(opt.betas)
+            )
+        self.ema = (
+            {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            if cfg.train.ema_decay
+            else None
+        )
+        self.step = 0
+        self.writer = None
+
+    # ---- state -------------------------------------------------------------------------------
+    def state(self) -> dict:
+        state = {
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng_torch": torch.get_rng_state(),
+            "ema": self.ema,
+        }
+        if torch.cuda.is_available():
+            state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
+        if self.adversarial:
+            state["discriminators"] = self.disc.state_dict()
+            state["disc_optimizer"] = self.disc_optimizer.state_dict()
+        return state
+
+    def restore(self, state: dict) -> None:
+        self.step = state["step"]
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng_torch"])
+        if "rng_cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state(state["rng_cuda"], self.device)
+        self.ema = state["ema"]
+        if self.adversarial:
+            self.disc.load_state_dict(state["discriminators"])
+            self.disc_optimizer.load_state_dict(state["disc_optimizer"])
+
+    # ---- logging -----------------------------------------------------------------------------
+    def log(self, message: str) -> None:
+        if self.is_main:
+            with open(self.out / "log" / "train.log", "a") as stream:
+                stream.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+
+    def scalars(self, values: dict[str, float]) -> None:
+        if self.writer is not None:
+            for key, value in values.items():
+                self.writer.add_scalar(key, value, self.step)
+
+    # ---- one step ----------------------------------------------------------------------------
+    def train_step(self, wav: Tensor) -> dict[str, float]:
+        w = self.cfg.train.losses
+        autocast = (
+            torch.autocast("cuda", dtype=torch.bfloat16)
+            if self.device.type == "cuda" and self.cfg.train.amp
+            else nullcontext()
+        )
+        with autocast:
+            out = self.ddp(wav)
+        recon = out.audio.float()
+        losses = {"mel": self.mel(recon, wav), "stft": self.stft(recon, wav)}
+        losses |= {f"quantizer/{k}": v for k, v in out.losses.items()}
+        total = w.mel * losses["mel"] + w.stft * losses["stft"]
+        total = total + w.quantizer * sum(out.losses.values(), torch.zeros((), device=wav.device))
+        if self.adversarial and self.step >= w.adversarial_start:
+            self.disc_optimizer.zero_grad(set_to_none=True)
+            d_loss = discriminator_loss(self.disc_ddp(wav), self.disc_ddp(recon.detach()))
+            d_loss.backward()
+            self.disc_optimizer.step()
+            real, fake = self.disc_ddp(wav), self.disc_ddp(recon)
+            losses["adversarial"] = generator_loss(fake)
+            losses["feature_matching"] = feature_matching_loss(real, fake)
+            losses["discriminator"] = d_loss.detach()
+            total = (
+                total
+                + w.adversarial * losses["adversarial"]
+                + w.feature_matching * losses["feature_matching"]
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        if self.ema is not None:
+            decay = self.cfg.train.ema_decay
+            for key, value in self.model.state_dict().items():
+                if value.dtype.is_floating_point:
+                    self.ema[key].lerp_(value.detach(), 1 - decay)
+                else:
+                    self.ema[key].copy_(value)
+        values = {f"loss/{k}": float(v) for k, v in losses.items()}
+        values |= {
+            "loss/total": float(total),
+            "grad_norm": float(norm),
+            "lr": self.scheduler.get_last_lr()[0],
+        }
+        values |= {f"quantizer/{k}": v for k, v in out.stats.items()}
+        return values
+
+    # ---- validation --------------------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Mel distance, PESQ-WB and STOI of full-rate reconstructions of held-out utterances."""
+        from codec.eval.metrics import mel_distance, pesq_wb, stoi
+
+        if not self.valid_utts or not self.is_main:
+            return {}
+        uncompiled = [s for s in self.model.quantizer.vp_stages if not s.compiled]
+        if uncompiled:
+            self.log("validation skipped: VP codebooks are compiled at the end of training")
+            return {}
+        self.model.eval()
+        scores: dict[str, list[float]] = {"mel_distance": [], "pesq_wb": [], "stoi": []}
+        rate = self.cfg.model.sample_rate
+        for utt in self.valid_utts:
+            ref = load_utterance(utt, rate).mean(axis=0)[: int(VALID_MAX_SECONDS * rate)]
+            hyp = self.model.decode(
+                self.model.encode(torch.from_numpy(ref).view(1, 1, -1).to(self.device))
+            )
+            hyp = hyp.view(-1)[: len(ref)].float().cpu().numpy()
+            scores["mel_distance"].append(mel_distance(ref, hyp, rate))
+            for name, fn in (("pesq_wb", pesq_wb), ("stoi", stoi)):
+                try:
+                    scores[name].append(fn(ref, hyp, rate))
+                except Exception:  # noqa: BLE001, S112  (PESQ finds no speech in a short clip)
+                    continue
+            if self.writer is not None and utt is self.valid_utts[0]:
+                self.writer.add_audio("valid/reconstruction", hyp, self.step, rate)
+        self.model.train()
+        return {f"valid/{k}": float(np.mean(v)) for k, v in scores.items() if v}
+
+    # ---- the run -----------------------------------------------------------------------------
+    def batches(self, start: int) -> DataLoader:
+        cfg = self.cfg.train
+        segment = round(cfg.segment_seconds * self.cfg.model.sample_rate)
+        segment -= segment % self.model.hop_length
+        dataset = CropBatches(
+            self.train_utts, self.cfg.model.sample_rate, cfg.batch_size, segment,
+            cfg.seed, self.rank, cfg.loudness_db, cfg.gain_jitter_db,
+        )  # fmt: skip
+        # its own generator: drawing a worker seed from the global RNG would shift it on resume
+        generator = torch.Generator().manual_seed(cfg.seed)
+        steps = range(start, cfg.max_steps)
+        return DataLoader(
+            dataset, None, sampler=steps, num_workers=cfg.num_workers, generator=generator
+        )
+
+    def checkpoint(self) -> None:
+        digests = [parameter_digest(self.model)]
+        if self.world > 1:
+            gathered = [None] * self.world
+            dist.all_gather_object(gathered, digests[0])
+            digests = gathered
+        if self.is_main:
+            agree = "yes" if len(set(digests)) == 1 else f"NO ({digests})"
+            save_checkpoint(
+                self.out / "checkpoints", self.step, self.state(), self.cfg.train.keep_checkpoints
+            )
+            self.log(f"step {self.step}: checkpoint written; replicas identical: {agree}")
+
+    def run(self, resume: bool) -> Path:
+        from tqdm import tqdm
+
+        cfg = self.cfg.train
+        if resume and (latest := latest_checkpoint(self.out / "checkpoints")) is not None:
+            self.restore(load_checkpoint(latest))
+            self.log(f"resumed from {latest.name} at step {self.step}")
+        if self.is_main:
+            from torch.utils.tensorboard import SummaryWriter
+
+            save_experiment(self.cfg, self.out / "config.yaml")
+            (self.out / "log" / "command.txt").write_text(" ".join(sys.argv) + "\n")
+            self.writer = SummaryWriter(str(self.out / "tensorboard"))
+        where = f"{self.world} process(es), {self.device}"
+        self.log(f"training from step {self.step} to {cfg.max_steps} on {where}")
+        self.model.train()
+        bar = tqdm(
+            total=cfg.max_steps,
+            initial=self.step,
+            desc="train",
+            disable=not self.is_main,
+            file=sys.stderr,
+        )
+        audio_seconds, started = 0.0, time.perf_counter()
+        for wav in self.batches(self.step):
+            values = self.train_step(wav.to(self.device))
+            self.step += 1
+            audio_seconds += wav.shape[0] * wav.shape[-1] / self.cfg.model.sample_rate * self.world
+            speed = audio_seconds / (time.perf_counter() - started)
+            bar.update()
+            bar.set_postfix(loss=f"{values['loss/total']:.3f}", audio_s_per_s=f"{speed:.1f}")
+            if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
+                self.scalars(values | {"throughput/audio_seconds_per_second": speed})
+                self.log(
+                    f"step {self.step}: "
+                    + " ".join(f"{k}={v:.4g}" for k, v in values.items() if k.startswith("loss/"))
+                )
+            if self.step % cfg.valid_every == 0:
+                self.report_validation()
+            if self.step % cfg.checkpoint_every == 0 and self.step < cfg.max_steps:
+                self.checkpoint()
+        bar.close()
+        return self.finish()
+
+    def report_validation(self) -> None:
+        values = self.validate()
+        if values:
+            self.scalars(values)
+            self.log(f"step {self.step}: " + " ".join(f"{k}={v:.4f}" for k, v in values.items()))
+
+    def finish(self) -> Path:
+        """Last checkpoint; EMA weights if kept; VP codebooks compiled; the final model.ckpt."""
+        self.checkpoint()
+        if self.ema is not None:
+            self.model.load_state_dict(self.ema)
+        if self.model.quantizer.vp_stages:
+            self.compile_codebooks()
+        if (
+            self.ema is not None
+            or self.model.quantizer.vp_stages
+            or self.step % self.cfg.train.valid_every
+        ):
+            self.report_validation()  # the final model differs from the last one validated
+        path = self.out / "model.ckpt"
+        if self.is_main:
+            self.model.save(path)
+            self.log(f"final model written to {path}")
+        if self.writer is not None:
+            self.writer.close()
+        return path
+
+    def compile_codebooks(self) -> None:
+        rate, budget = self.cfg.model.sample_rate, self.cfg.train.compile_seconds
+
+        def audio():
+            used = 0.0
+            for utt in self.train_utts:
+                if used >= budget:
+                    return
+                wav = load_utterance(utt, rate)
+                used += wav.shape[1] / rate
+                yield torch.from_numpy(wav)[:, None]
+
+        self.model.eval().compile_codebooks(audio())
+        self.model.train()
+        self.log(f"VP codebooks compiled on up to {budget:.0f} s of training audio")
+
+
+def train(
+    cfg: ExperimentConfig,
+    train_data: Path,
+    valid_data: Path | None,
+    out: Path,
+    resume: bool = False,
+    overwrite: bool = False,
+) -> Path:
+    """Train a model; returns the path of the final `model.ckpt`."""
+    if int(os.environ.get("RANK", "0")) == 0:
+        prepare_experiment_dir(out, resume, overwrite)
+    return Trainer(cfg, train_data, valid_data, out).run(resume)

@@ -1,0 +1,197 @@
+"""`codec train`: experiments, overrides, VP compilation, resume after SIGKILL, 2-process DDP."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from helpers import DATA
+from typer.testing import CliRunner
+
+import codec
+from codec.audio import save_audio
+from codec.cli.app import app
+from codec.train.trainer import lr_factor
+
+CODEC = str(Path(sys.executable).with_name("codec"))
+FAST = [
+    "--set",
+    "train.num_workers=0",
+    "--set",
+    "train.batch_size=2",
+    "--set",
+    "train.valid_every=1000",
+]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """A train and a dev data directory: real speech plus synthetic voiced sounds."""
+    root = tmp_path_factory.mktemp("corpus")
+    rng = np.random.default_rng(0)
+    lines = []
+    for i in range(4):
+        t = np.arange(16000) / 16000
+        wav = 0.3 * np.sin(
+            2 * np.pi * (120 + 40 * i) * t * (1 + 0.1 * np.sin(3 * t))
+        ) + 0.01 * rng.standard_normal(t.size)
+        save_audio(root / f"syn{i}.wav", wav[None], 16000)
+        lines.append(f"syn{i} {root / f'syn{i}.wav'}")
+    (root / "train").mkdir()
+    (root / "train" / "wav.scp").write_text(
+        "\n".join(lines + [f"real1 {DATA / 'speech_en.flac'}"]) + "\n"
+    )
+    (root / "dev").mkdir()
+    (root / "dev" / "wav.scp").write_text(f"real2 {DATA / 'speech_en2.flac'}\n")
+    return root
+
+
+def train_args(corpus, out, *extra):
+    return [
+        "train",
+        "-c",
+        "tiny",
+        "--train-data",
+        str(corpus / "train"),
+        "--valid-data",
+        str(corpus / "dev"),
+        "-o",
+        str(out),
+        *FAST,
+        *extra,
+    ]
+
+
+def test_learning_rate_warms_up_then_decays():
+    assert lr_factor(0, 10, 100, 0.1) == pytest.approx(0.1)
+    assert lr_factor(9, 10, 100, 0.1) == pytest.approx(1.0)
+    assert lr_factor(100, 10, 100, 0.1) == pytest.approx(0.1)
+    assert lr_factor(55, 10, 100, 0.1) == pytest.approx(0.55)
+
+
+def test_training_writes_a_usable_model_config_and_logs(corpus, tmp_path):
+    out = tmp_path / "exp"
+    result = CliRunner().invoke(
+        app, train_args(corpus, out, "--set", "train.max_steps=6", "--set", "optim.lr=1e-3")
+    )
+    assert result.exit_code == 0, result.output
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["optim"]["lr"] == 1e-3 and config["train"]["max_steps"] == 6
+    log = (out / "log" / "train.log").read_text()
+    assert "step 6: checkpoint written" in log and "valid/mel_distance" in log
+    assert list((out / "tensorboard").iterdir())
+    model = codec.load_model(out / "model.ckpt")
+    assert model.encode(torch.zeros(1, 1, 640)).shape == (1, 2, 2)
+
+    again = CliRunner().invoke(app, train_args(corpus, out, "--set", "train.max_steps=6"))
+    assert again.exit_code == 1 and "--resume" in again.output and "--overwrite" in again.output
+    fresh = CliRunner().invoke(
+        app, train_args(corpus, out, "--set", "train.max_steps=2", "--overwrite")
+    )
+    assert fresh.exit_code == 0, fresh.output
+    assert yaml.safe_load((out / "config.yaml").read_text())["train"]["max_steps"] == 2
+
+
+def test_bad_data_and_config_get_clear_errors(corpus, tmp_path):
+    result = CliRunner().invoke(
+        app, ["train", "-c", "tiny", "--train-data", str(tmp_path), "-o", str(tmp_path / "e")]
+    )
+    assert result.exit_code == 1 and "no wav.scp" in result.output
+    result = CliRunner().invoke(
+        app, train_args(corpus, tmp_path / "e2", "--set", "train.max_stepz=3")
+    )
+    assert result.exit_code == 1 and "unknown key config.train.max_stepz" in result.output
+
+
+def test_a_vp_model_is_compiled_at_the_end(corpus, tmp_path):
+    args = train_args(corpus, tmp_path / "vp", "--set", "train.max_steps=4")
+    args += [
+        "--set",
+        "model.quantizer.kind=vp",
+        "--set",
+        "model.quantizer.dim=2",
+        "--set",
+        "model.quantizer.codebook_size=16",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    model = codec.load_model(tmp_path / "vp" / "model.ckpt")
+    assert all(stage.compiled for stage in model.quantizer.vp_stages)
+    assert model.encode(0.1 * torch.randn(1, 1, 3200)).shape == (1, 2, 10)
+
+
+def test_resume_after_sigkill_ends_with_identical_weights(corpus, tmp_path):
+    extra = [
+        "--set",
+        "train.max_steps=30",
+        "--set",
+        "train.checkpoint_every=5",
+        "--set",
+        "train.batch_size=4",
+    ]
+    whole = subprocess.run(
+        [CODEC, *train_args(corpus, tmp_path / "whole", *extra)], capture_output=True, text=True
+    )
+    assert whole.returncode == 0, whole.stderr
+
+    killed_dir = tmp_path / "killed"
+    process = subprocess.Popen(
+        [CODEC, *train_args(corpus, killed_dir, *extra)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while not list((killed_dir / "checkpoints").glob("step*.pt")) and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert not (killed_dir / "model.ckpt").exists()  # killed mid-run, not after it finished
+    resumed = subprocess.run(
+        [CODEC, *train_args(corpus, killed_dir, *extra, "--resume")], capture_output=True, text=True
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed from step" in (killed_dir / "log" / "train.log").read_text()
+    a = torch.load(tmp_path / "whole" / "model.ckpt", weights_only=True)["state_dict"]
+    b = torch.load(killed_dir / "model.ckpt", weights_only=True)["state_dict"]
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_two_process_ddp_keeps_replicas_identical(corpus, tmp_path):
+    out = tmp_path / "ddp"
+    args = train_args(
+        corpus, out, "--set", "train.max_steps=4", "--set", "train.checkpoint_every=2"
+    )
+    args += [
+        "--set",
+        "model.quantizer.kind=vp",
+        "--set",
+        "model.quantizer.dim=2",
+        "--set",
+        "model.quantizer.codebook_size=16",
+    ]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        CODEC,
+        *args,
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=os.environ | {"OMP_NUM_THREADS": "1"}
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = (out / "log" / "train.log").read_text()
+    assert "on 2 process(es)" in log
+    assert log.count("replicas identical: yes") >= 2 and "replicas identical: NO" not in log
+    assert codec.load_model(out / "model.ckpt").quantizer.vp_stages[0].compiled
