@@ -44,3 +44,23 @@ def test_errors_name_the_problem(data_dir, tmp_path):
     (data_dir / "wav.scp").write_text("lonely\n")
     with pytest.raises(ValueError, match="wav.scp:1: expected 2 fields"):
         read_data_dir(data_dir)
+
+
+def test_validation_names_bad_files_and_rates(data_dir, tmp_path):
+    import soundfile as sf
+
+    from codec.data.kaldi import validate_data_dir
+
+    assert validate_data_dir(data_dir) == {"rec1": 1.0}
+    assert validate_data_dir(data_dir, 16000) == {"rec1": 1.0}
+    with pytest.raises(ValueError, match="at 16000 Hz, expected 8000"):
+        validate_data_dir(data_dir, 8000)
+    (tmp_path / "bad.wav").write_bytes(b"junk")
+    sf.write(tmp_path / "empty.wav", np.zeros((0, 1)), 16000)
+    scp = (
+        data_dir / "wav.scp"
+    ).read_text() + f"bad {tmp_path / 'bad.wav'}\nempty {tmp_path / 'empty.wav'}\n"
+    (data_dir / "wav.scp").write_text(scp)
+    with pytest.raises(ValueError, match="2 bad utterances") as error:
+        validate_data_dir(data_dir)
+    assert "bad: cannot read" in str(error.value) and "empty: no audio" in str(error.value)

@@ -22,6 +22,6 @@ pip=("$venv/bin/python" -m pip install --disable-pip-version-check -q)
 # torch first, pinned: a later unpinned requirement would otherwise pull a multi-GB CUDA build.
 "$venv/bin/python" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$torch_version')" 2>/dev/null \
   || "${pip[@]}" "torch==$torch_version"
-"${pip[@]}" -e "$root[dev]"
+"${pip[@]}" -e "$root[dev,recipes]"
 echo "$want" > "$stamp"
 echo "installed codec into $venv (torch $torch_version)"

@@ -54,7 +54,10 @@ def _progress_bar(show: bool, total: float | None, describe: str):
     from tqdm import tqdm
 
     shown = show and (total is None or total >= LONG_FILE_SECONDS)
-    with tqdm(total=total, desc=describe, unit="s", disable=not shown, file=sys.stderr) as bar:
+    # disable=None: shown on a terminal only, never in logs or pipes
+    with tqdm(
+        total=total, desc=describe, unit="s", disable=None if shown else True, file=sys.stderr
+    ) as bar:
         yield bar.update
 
 

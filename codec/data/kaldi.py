@@ -75,3 +75,41 @@ def load_utterance(utt: Utterance, sample_rate: int) -> np.ndarray:
     wav, rate = load_audio(utt.path, sample_rate)
     end = None if utt.end is None else round(utt.end * rate)
     return wav[:, round(utt.start * rate) : end]
+
+
+def validate_data_dir(data_dir: str | Path, sample_rate: int | None = None) -> dict[str, float]:
+    """Check every utterance: its file opens as audio, holds samples, and has `sample_rate`
+    (when given) or a usable rate. Returns utt2dur (seconds); raises ValueError listing up to
+    five problems."""
+    import soundfile as sf
+
+    from codec.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
+
+    problems, durations = [], {}
+    for utt in read_data_dir(data_dir):
+        try:
+            info = sf.info(str(utt.path))
+        except (sf.LibsndfileError, RuntimeError) as error:
+            problems.append(f"{utt.id}: cannot read {utt.path} ({error})")
+            continue
+        wanted_ok = (
+            info.samplerate == sample_rate
+            if sample_rate
+            else MIN_SAMPLE_RATE <= info.samplerate <= MAX_SAMPLE_RATE
+        )
+        end = info.duration if utt.end is None else min(utt.end, info.duration)
+        if not wanted_ok:
+            problems.append(
+                f"{utt.id}: {utt.path} is at {info.samplerate} Hz"
+                + (f", expected {sample_rate}" if sample_rate else "")
+            )
+        elif end - utt.start <= 0:
+            problems.append(f"{utt.id}: no audio in {utt.path} between {utt.start} and {end} s")
+        else:
+            durations[utt.id] = end - utt.start
+    if problems:
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise ValueError(
+            f"{data_dir} has {len(problems)} bad utterances{more}: " + "; ".join(problems[:5])
+        )
+    return durations

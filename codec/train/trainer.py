@@ -19,7 +19,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from codec.data.crops import CropBatches
-from codec.data.kaldi import load_utterance, read_data_dir
+from codec.data.kaldi import load_utterance, read_data_dir, validate_data_dir
 from codec.model import CodecModel
 from codec.spectral import MultiScaleMelDistance
 from codec.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -96,6 +96,9 @@ class Trainer:
         self.rank, self.world, self.device = init_distributed()
         self.is_main = self.rank == 0
         torch.manual_seed(cfg.train.seed)
+        for data in (train_data, valid_data):
+            if data is not None:
+                validate_data_dir(data)  # unreadable files, empty audio, unusable rates: stop now
         self.train_utts = read_data_dir(train_data)
         self.valid_utts = (
             read_data_dir(valid_data)[: cfg.train.valid_utterances] if valid_data else []

@@ -1,0 +1,185 @@
+"""Data preparation: corpora on disk -> Kaldi data directories (wav.scp, utt2spk, spk2utt).
+
+Pure functions; `recipes/utils/prepare.py` is their command-line wrapper.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+
+from codec.audio import AUDIO_SUFFIXES, find_files
+
+
+def write_data_dir(out: Path, entries: Iterable[tuple[str, Path, str]]) -> int:
+    """Write wav.scp, utt2spk and spk2utt (sorted by utterance id) for (utt, path, speaker)."""
+    rows = sorted(entries)
+    if not rows:
+        raise ValueError(f"no utterances for {out}")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "wav.scp").write_text("".join(f"{utt} {path.resolve()}\n" for utt, path, _ in rows))
+    (out / "utt2spk").write_text("".join(f"{utt} {spk}\n" for utt, _, spk in rows))
+    speakers = defaultdict(list)
+    for utt, _, spk in rows:
+        speakers[spk].append(utt)
+    (out / "spk2utt").write_text(
+        "".join(f"{spk} {' '.join(utts)}\n" for spk, utts in sorted(speakers.items()))
+    )
+    return len(rows)
+
+
+def _bucket(key: str) -> float:
+    """A stable number in [0, 1) from a string, for reproducible splits."""
+    return int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) / 2**32
+
+
+def prepare_librispeech_style(root: Path, out: Path, suffix: str = ".flac") -> int:
+    """LibriSpeech / LibriTTS layout `speaker/chapter/utt.ext`: one data dir for a part."""
+    entries = []
+    for path in find_files(root, (suffix,)):
+        speaker = path.relative_to(root).parts[0]
+        entries.append(
+            (
+                f"{speaker}-{path.stem}" if not path.stem.startswith(speaker) else path.stem,
+                path,
+                speaker,
+            )
+        )
+    return write_data_dir(out, entries)
+
+
+def prepare_vctk(
+    root: Path, out_root: Path, test_speakers: int = 4, dev_speakers: int = 4
+) -> dict[str, int]:
+    """VCTK 0.92 (`wav48_silence_trimmed/pXXX/pXXX_YYY_mic1.flac`): mic1 only, split by speaker
+    (the last speakers in sorted order go to test, the ones before to dev)."""
+    files = [p for p in find_files(root, (".flac",)) if p.stem.endswith("_mic1")]
+    speakers = sorted({p.parent.name for p in files})
+    test, dev = (
+        set(speakers[-test_speakers:]),
+        set(speakers[-test_speakers - dev_speakers : -test_speakers]),
+    )
+    split = {"train": [], "dev": [], "test": []}
+    for path in files:
+        spk = path.parent.name
+        name = "test" if spk in test else "dev" if spk in dev else "train"
+        split[name].append((path.stem.removesuffix("_mic1"), path, spk))
+    return {name: write_data_dir(out_root / name, entries) for name, entries in split.items()}
+
+
+def prepare_folder(
+    audio_dir: Path, out_root: Path, dev_share: float = 0.05, test_share: float = 0.05
+) -> dict[str, int]:
+    """Any folder of audio files. When files sit in per-speaker subfolders (two or more), whole
+    speakers go to dev and test; otherwise files are split by a hash of their path."""
+    files = find_files(audio_dir, AUDIO_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"{audio_dir} holds no audio files ({', '.join(AUDIO_SUFFIXES)})")
+    speaker_of = {
+        p: (p.relative_to(audio_dir).parts[0] if len(p.relative_to(audio_dir).parts) > 1 else "spk")
+        for p in files
+    }
+    by_speaker = len(set(speaker_of.values())) >= 3
+    split = {"train": [], "dev": [], "test": []}
+    for path in files:
+        rel = path.relative_to(audio_dir).with_suffix("")
+        utt = "-".join(rel.parts)
+        spk = speaker_of[path]
+        u = _bucket(spk if by_speaker else str(rel))
+        name = "test" if u < test_share else "dev" if u < test_share + dev_share else "train"
+        split[name].append((utt, path, spk))
+    if by_speaker and not (split["dev"] and split["test"]):  # too few speakers for the shares
+        ordered = sorted(set(speaker_of.values()))
+        held = {"test": ordered[-1], "dev": ordered[-2]}
+        split = {"train": [], "dev": [], "test": []}
+        for path in files:
+            rel = path.relative_to(audio_dir).with_suffix("")
+            spk = speaker_of[path]
+            name = next((k for k, v in held.items() if v == spk), "train")
+            split[name].append(("-".join(rel.parts), path, spk))
+    for name in ("dev", "test"):
+        if not split[name]:  # tiny folders: take one file so every split exists
+            split[name].append(split["train"].pop())
+    return {name: write_data_dir(out_root / name, entries) for name, entries in split.items()}
+
+
+DEBIAN_SKIP = ("/silence/", "beep", "2tone", "-x-")  # pure silence, jingles, creature noises
+
+
+def decode_g722(files: list[Path], out_dir: Path) -> list[Path]:
+    """Headerless G.722 prompts -> 16 kHz WAV files (with the imageio-ffmpeg wheel's ffmpeg,
+    or ffmpeg on PATH)."""
+    import shutil
+    import subprocess
+
+    try:
+        import imageio_ffmpeg
+
+        ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    except ImportError:
+        ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise FileNotFoundError(
+            "decoding G.722 needs ffmpeg: pip install imageio-ffmpeg (or apt-get install ffmpeg)"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    decoded = []
+    for path in files:
+        target = out_dir / f"{path.parent.name}_{path.stem}.wav"
+        if not target.exists():
+            command = [
+                ffmpeg,
+                "-loglevel",
+                "error",
+                "-y",
+                "-f",
+                "g722",
+                "-i",
+                str(path),
+                "-ar",
+                "16000",
+                "-ac",
+                "1",
+                str(target),
+            ]
+            subprocess.run(command, check=True)
+        decoded.append(target)
+    return decoded
+
+
+def prepare_debian_speech(
+    extracted: dict[str, Path],
+    work: Path,
+    out_root: Path,
+    test_packages: tuple[str, ...] = (),
+    max_files: int = 0,
+) -> dict[str, int]:
+    """Speech from Debian packages (see shared/data/README.md) unpacked with `dpkg -x`, one
+    directory per package. Packages named in `test_packages` are held out as the test set (a
+    speaker and language unseen in training); dev takes 5% of the rest by hash; with no test
+    package, test also takes 5% by hash. `max_files` > 0 keeps that many files per package."""
+    split = {"train": [], "dev": [], "test": []}
+    for package, root in sorted(extracted.items()):
+        files = [
+            p
+            for p in find_files(root, (*AUDIO_SUFFIXES, ".g722"))
+            if not any(s in str(p) for s in DEBIAN_SKIP)
+        ]
+        files = sorted(files, key=lambda p: _bucket(str(p.relative_to(root))))[: max_files or None]
+        g722 = [p for p in files if p.suffix == ".g722"]
+        files = [p for p in files if p.suffix != ".g722"] + decode_g722(g722, work / package)
+        speaker = package.removesuffix("-g722").replace("asterisk-core-sounds-", "asterisk-")
+        for path in files:
+            utt = f"{speaker}-{path.stem}".replace(" ", "_")
+            u = _bucket(utt)
+            if package in test_packages or (not test_packages and u < 0.05):
+                name = "test"
+            else:
+                name = "dev" if u > 0.95 else "train"
+            split[name].append((utt, path, speaker))
+    for name in ("dev", "test"):
+        if not split[name]:
+            split[name].append(split["train"].pop())
+    return {name: write_data_dir(out_root / name, entries) for name, entries in split.items()}
