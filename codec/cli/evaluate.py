@@ -48,7 +48,11 @@ def evaluate(
     except (FileNotFoundError, ValueError) as error:
         fail(str(error))
     with tqdm(
-        total=len(pairs), desc="scoring", unit="file", disable=len(pairs) < 2, file=sys.stderr
+        total=len(pairs),
+        desc="scoring",
+        unit="file",
+        disable=True if len(pairs) < 2 else None,
+        file=sys.stderr,
     ) as bar:
         try:
             rows = score_pairs(pairs, jobs, bar.update)

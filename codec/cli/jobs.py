@@ -137,7 +137,13 @@ def run_jobs(
         message = str(error) if job.source in str(error) else f"{job.source}: {error}"
         tqdm.write(f"error: {message}", file=sys.stderr)
 
-    bar = tqdm(total=len(jobs), desc=describe, unit="file", disable=len(jobs) < 2, file=sys.stderr)
+    bar = tqdm(
+        total=len(jobs),
+        desc=describe,
+        unit="file",
+        disable=True if len(jobs) < 2 else None,
+        file=sys.stderr,
+    )
     if n_workers <= 1 or len(jobs) < 2:
         initializer()
         for job in jobs:

@@ -10,6 +10,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
+import soundfile as sf
+
 from codec.audio import AUDIO_SUFFIXES, find_files
 
 
@@ -155,11 +157,13 @@ def prepare_debian_speech(
     out_root: Path,
     test_packages: tuple[str, ...] = (),
     max_files: int = 0,
+    max_test_files: int = 0,
 ) -> dict[str, int]:
     """Speech from Debian packages (see shared/data/README.md) unpacked with `dpkg -x`, one
     directory per package. Packages named in `test_packages` are held out as the test set (a
     speaker and language unseen in training); dev takes 5% of the rest by hash; with no test
-    package, test also takes 5% by hash. `max_files` > 0 keeps that many files per package."""
+    package, test also takes 5% by hash. `max_files` > 0 keeps that many files per package,
+    `max_test_files` > 0 that many of each test package (a hash-chosen, reproducible subset)."""
     split = {"train": [], "dev": [], "test": []}
     for package, root in sorted(extracted.items()):
         files = [
@@ -167,18 +171,27 @@ def prepare_debian_speech(
             for p in find_files(root, (*AUDIO_SUFFIXES, ".g722"))
             if not any(s in str(p) for s in DEBIAN_SKIP)
         ]
-        files = sorted(files, key=lambda p: _bucket(str(p.relative_to(root))))[: max_files or None]
+        keep = max_test_files if package in test_packages and max_test_files else max_files
+        files = sorted(files, key=lambda p: _bucket(str(p.relative_to(root))))[: keep or None]
         g722 = [p for p in files if p.suffix == ".g722"]
         files = [p for p in files if p.suffix != ".g722"] + decode_g722(g722, work / package)
+        files = [p for p in files if sf.info(str(p)).frames > 0]  # a few prompts are empty
         speaker = package.removesuffix("-g722").replace("asterisk-core-sounds-", "asterisk-")
         for path in files:
-            utt = f"{speaker}-{path.stem}".replace(" ", "_")
+            name_in_package = (
+                path.stem
+                if path.parent.is_relative_to(work)
+                else path.relative_to(root).with_suffix("")
+            )
+            utt = f"{speaker}-{'_'.join(Path(name_in_package).parts)}".replace(" ", "_")
             u = _bucket(utt)
             if package in test_packages or (not test_packages and u < 0.05):
                 name = "test"
             else:
                 name = "dev" if u > 0.95 else "train"
             split[name].append((utt, path, speaker))
+    if not split["train"]:
+        raise ValueError("no training utterances: give at least one package that is not held out")
     for name in ("dev", "test"):
         if not split[name]:
             split[name].append(split["train"].pop())

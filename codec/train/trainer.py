@@ -304,7 +304,7 @@ class Trainer:
             total=cfg.max_steps,
             initial=self.step,
             desc="train",
-            disable=not self.is_main,
+            disable=None if self.is_main else True,  # a terminal only, not in log files
             file=sys.stderr,
         )
         audio_seconds, started = 0.0, time.perf_counter()

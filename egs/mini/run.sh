@@ -13,9 +13,10 @@ cd "$(dirname "$0")"
 
 packages="asterisk-core-sounds-en-g722 asterisk-core-sounds-es-g722 asterisk-core-sounds-ru-g722"
 packages+=" asterisk-core-sounds-fr-g722 fillets-ng-data-cs"
+held_out="--test-packages asterisk-core-sounds-fr-g722 --max-test-files 80"
 
 "$CODEC_ROOT/recipes/codec.sh" \
   --config conf/mini.yaml \
-  --local-data-opts "--packages '$packages' --test-packages asterisk-core-sounds-fr-g722" \
+  --local-data-opts "--packages '$packages' $held_out" \
   --bitrates "1.5 3 6" \
   "$@"

@@ -33,7 +33,8 @@ def main() -> None:
     debian.add_argument("out_root", type=Path)
     debian.add_argument("packages", nargs="+", help="PACKAGE=EXTRACTED_DIR")
     debian.add_argument("--test", action="append", default=[], help="package held out as test")
-    debian.add_argument("--max-files", type=int, default=0)
+    debian.add_argument("--max-files", type=int, default=0, help="per package (0: all)")
+    debian.add_argument("--max-test-files", type=int, default=0, help="per test package (0: all)")
     args = parser.parse_args()
 
     if args.corpus == "folder":
@@ -50,7 +51,12 @@ def main() -> None:
         extracted = dict(item.split("=", 1) for item in args.packages)
         extracted = {name: Path(path) for name, path in extracted.items()}
         counts = prepare.prepare_debian_speech(
-            extracted, args.work, args.out_root, tuple(args.test), args.max_files
+            extracted,
+            args.work,
+            args.out_root,
+            tuple(args.test),
+            args.max_files,
+            args.max_test_files,
         )
     for name, count in counts.items():
         print(f"{name}: {count} utterances")
