@@ -17,7 +17,8 @@ from codec.cli.jobs import STDIO, Job, atomic_output, open_input, plan, run_jobs
 
 TOKEN_SUFFIX = ".tok"
 LONG_FILE_SECONDS = 60.0  # a single file at least this long gets a progress bar
-_LOADED: dict[str, object] = {}  # per process: models by reference, and the device
+_DEVICE = {"name": "cpu"}  # per process: where models run
+_MODELS: dict[str, object] = {}  # per process: models loaded, by reference
 
 
 ModelOption = Annotated[
@@ -35,17 +36,17 @@ def _init_worker(device: str, threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    _LOADED.clear()
-    _LOADED["device"] = device
+    _MODELS.clear()
+    _DEVICE["name"] = device
 
 
 def _model(reference: str):
     """The model for `reference` (zoo name or path), loaded once per process, in eval mode."""
-    if reference not in _LOADED:
+    if reference not in _MODELS:
         from codec.zoo import load_model
 
-        _LOADED[reference] = load_model(reference).to(_LOADED.get("device", "cpu")).eval()
-    return _LOADED[reference]
+        _MODELS[reference] = load_model(reference).to(_DEVICE["name"]).eval()
+    return _MODELS[reference]
 
 
 @contextmanager
