@@ -98,6 +98,21 @@ def test_training_writes_a_usable_model_config_and_logs(corpus, tmp_path):
     assert yaml.safe_load((out / "config.yaml").read_text())["train"]["max_steps"] == 2
 
 
+def test_adversarial_training_adds_its_losses(corpus, tmp_path):
+    args = train_args(
+        corpus, tmp_path / "gan", "--set", "train.max_steps=3", "--set", "train.log_every=1"
+    )
+    args += ["--set", "train.losses.adversarial=1.0", "--set", "train.losses.adversarial_start=1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    log = (tmp_path / "gan" / "log" / "train.log").read_text().splitlines()
+    steps = {line.split("step ")[1].split(":")[0]: line for line in log if "loss/total" in line}
+    assert "loss/adversarial" not in steps["1"]  # switched on from step 1 (the second step)
+    assert "loss/adversarial" in steps["3"] and "loss/feature_matching" in steps["3"]
+    state = torch.load(tmp_path / "gan" / "checkpoints" / "step00000003.pt", weights_only=True)
+    assert "discriminators" in state and "disc_optimizer" in state
+
+
 def test_bad_data_and_config_get_clear_errors(corpus, tmp_path):
     result = CliRunner().invoke(
         app, ["train", "-c", "tiny", "--train-data", str(tmp_path), "-o", str(tmp_path / "e")]
@@ -169,6 +184,7 @@ def test_two_process_ddp_keeps_replicas_identical(corpus, tmp_path):
     args = train_args(
         corpus, out, "--set", "train.max_steps=4", "--set", "train.checkpoint_every=2"
     )
+    args += ["--set", "train.losses.adversarial=1.0"]  # the discriminators under DDP too
     args += [
         "--set",
         "model.quantizer.kind=vp",

@@ -77,6 +77,13 @@ class Discriminators(nn.Module):
         return [member(x) for member in self.members]
 
 
+def split_batch(outputs: list[Output], n: int) -> tuple[list[Output], list[Output]]:
+    """Outputs for a batch `[real; fake]` -> (outputs of the first `n` items, of the rest)."""
+    real = [(logits[:n], [f[:n] for f in feats]) for logits, feats in outputs]
+    fake = [(logits[n:], [f[n:] for f in feats]) for logits, feats in outputs]
+    return real, fake
+
+
 def discriminator_loss(real: list[Output], fake: list[Output]) -> Tensor:
     """Hinge loss: real logits above +1, fake below -1."""
     losses = [

@@ -29,6 +29,7 @@ from codec.train.discriminators import (
     discriminator_loss,
     feature_matching_loss,
     generator_loss,
+    split_batch,
 )
 
 OWNED = (
@@ -189,11 +190,15 @@ class Trainer:
         total = w.mel * losses["mel"] + w.stft * losses["stft"]
         total = total + w.quantizer * sum(out.losses.values(), torch.zeros((), device=wav.device))
         if self.adversarial and self.step >= w.adversarial_start:
+            # one discriminator pass over real and reconstructed audio together (DDP wants one
+            # forward per backward), for the discriminator's step and then the generator's loss
             self.disc_optimizer.zero_grad(set_to_none=True)
-            d_loss = discriminator_loss(self.disc_ddp(wav), self.disc_ddp(recon.detach()))
+            d_loss = discriminator_loss(
+                *split_batch(self.disc_ddp(torch.cat([wav, recon.detach()])), len(wav))
+            )
             d_loss.backward()
             self.disc_optimizer.step()
-            real, fake = self.disc_ddp(wav), self.disc_ddp(recon)
+            real, fake = split_batch(self.disc_ddp(torch.cat([wav, recon])), len(wav))
             losses["adversarial"] = generator_loss(fake)
             losses["feature_matching"] = feature_matching_loss(real, fake)
             losses["discriminator"] = d_loss.detach()
