@@ -108,6 +108,6 @@ fi
 if run_stage 7; then
   log 7 "writing $exp/RESULTS.md and RESULTS.md"
   python "$utils/results.py" "$exp" --config "$config" --test-sets "$test_sets" > "$exp/RESULTS.md"
-  python "$utils/results.py" exp/codec_* --collect > RESULTS.md
+  python "$utils/results.py" exp/*/ --collect > RESULTS.md
   cat "$exp/RESULTS.md"
 fi

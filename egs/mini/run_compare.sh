@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Usage: ./run_compare.sh [--steps 3000] [--second-seed "fsp vp"] [--bitrates "1 2"] [--nj 2]
+#                        [--compare-config conf/compare.yaml] [--run-opts "more ./run.sh options"]
+#
+# Checks the VP-VAE paper's claims on egs/mini's data: the same encoder/decoder, bitrate and
+# number of training steps for VQ, FSQ, FSP (quantize_rate 0.5 and 0.0) and VP (with and
+# without the Metropolis-Hastings acceptance; eta from estimate_eta, the preset's 1.2). The
+# families named in --second-seed train twice (seeds 0 and 1). Data come from ./run.sh's
+# stages 1-2; each variant runs stages 3-6 as exp/codec_compare_<variant>_s<seed>; the report
+# (tables and curves) goes to exp/compare/RESULTS.md (collected into RESULTS.md) and
+# exp/compare/curves.png.
+set -euo pipefail
+cd "$(dirname "$0")"
+. ./path.sh
+
+steps=3000
+second_seed="fsp vp"
+bitrates="1 2"
+nj=2
+compare_config=conf/compare.yaml
+run_opts=""
+help_message="Usage: ./run_compare.sh [options]"
+. "$CODEC_ROOT/recipes/utils/parse_options.sh"
+
+declare -A variants=(
+  [vq]="--set model.quantizer.kind=vq"
+  [fsq]="--set model.quantizer.kind=fsq"
+  [fsp]="--set model.quantizer.kind=fsp --set model.quantizer.quantize_rate=0.5"
+  [fsp_q0]="--set model.quantizer.kind=fsp --set model.quantizer.quantize_rate=0.0"
+  [vp]="--set model.quantizer.kind=vp --set model.quantizer.vp.mh_accept=true"
+  [vp_nomh]="--set model.quantizer.kind=vp --set model.quantizer.vp.mh_accept=false"
+)
+eval ./run.sh --stop-stage 2 --nj "$nj" "$run_opts"
+for name in vq fsq fsp fsp_q0 vp vp_nomh; do
+  seeds=0
+  [[ " $second_seed " == *" ${name%%_*} "* && $name != *_* ]] && seeds="0 1"
+  for seed in $seeds; do
+    eval ./run.sh "$run_opts" --stage 3 --stop-stage 6 --nj "$nj" --config "$compare_config" \
+      --bitrates "'$bitrates'" \
+      --tag "compare_${name}_s$seed" \
+      --train-opts "'${variants[$name]} --set train.seed=$seed --set train.max_steps=$steps'"
+  done
+done
+mkdir -p exp/compare
+python "$CODEC_ROOT/recipes/utils/compare_report.py" exp/codec_compare_* --plot exp/compare/curves.png \
+  > exp/compare/RESULTS.md
+python "$CODEC_ROOT/recipes/utils/results.py" exp/*/ --collect > RESULTS.md
+cat exp/compare/RESULTS.md
