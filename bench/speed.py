@@ -38,7 +38,7 @@ def streamed(model: codec.CodecModel, step, x: torch.Tensor, chunk: int) -> None
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="speech16k")
+    parser.add_argument("--preset", default="speech16k", help="preset name or YAML file")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--chunk-ms", type=float, default=20.0, help="streaming chunk length")
     parser.add_argument("--repeats", type=int, default=3)
