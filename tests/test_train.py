@@ -20,6 +20,8 @@ from codec.cli.app import app
 from codec.train.trainer import lr_factor
 
 CODEC = str(Path(sys.executable).with_name("codec"))
+VP_TINY = ["--set", "model.quantizer.kind=vp", "--set", "model.quantizer.dim=2"]
+VP_TINY += ["--set", "model.quantizer.codebook_size=16"]  # a small VP stack for the tiny preset
 FAST = [
     "--set",
     "train.num_workers=0",
@@ -126,14 +128,7 @@ def test_bad_data_and_config_get_clear_errors(corpus, tmp_path):
 
 def test_a_vp_model_is_compiled_at_the_end(corpus, tmp_path):
     args = train_args(corpus, tmp_path / "vp", "--set", "train.max_steps=4")
-    args += [
-        "--set",
-        "model.quantizer.kind=vp",
-        "--set",
-        "model.quantizer.dim=2",
-        "--set",
-        "model.quantizer.codebook_size=16",
-    ]
+    args += VP_TINY
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     model = codec.load_model(tmp_path / "vp" / "model.ckpt")
@@ -185,14 +180,7 @@ def test_two_process_ddp_keeps_replicas_identical(corpus, tmp_path):
         corpus, out, "--set", "train.max_steps=4", "--set", "train.checkpoint_every=2"
     )
     args += ["--set", "train.losses.adversarial=1.0"]  # the discriminators under DDP too
-    args += [
-        "--set",
-        "model.quantizer.kind=vp",
-        "--set",
-        "model.quantizer.dim=2",
-        "--set",
-        "model.quantizer.codebook_size=16",
-    ]
+    args += VP_TINY
     command = [
         sys.executable,
         "-m",
