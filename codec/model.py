@@ -126,15 +126,19 @@ class CodecModel(StreamingModule):
             elif isinstance(module, StreamingConvTranspose1d):
                 set_weight_norm(module.convtr, enabled)
 
-    def save(self, path: str | Path) -> None:
-        """Write config and weights (weight norm folded) to one file; load with `load_model`."""
+    def save(self, path: str | Path, half: bool = False) -> None:
+        """Write config and weights (weight norm folded) to one file; load with `load_model`.
+        `half` stores floating-point weights in fp16 (half the size; loaded back as fp32)."""
         checkpoint = {
             "format": CHECKPOINT_FORMAT,
             "version": CHECKPOINT_VERSION,
             "codec_version": codec.__version__,
             "name": self.name,
             "config": dataclasses.asdict(self.config),
-            "state_dict": {k: v.cpu() for k, v in folded_state_dict(self).items()},
+            "state_dict": {
+                k: v.cpu().half() if half and v.is_floating_point() else v.cpu()
+                for k, v in folded_state_dict(self).items()
+            },
         }
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")

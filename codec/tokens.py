@@ -1,7 +1,8 @@
 """The token file: versioned bytes holding a model's codes, packet by packet (never pickle).
 
 Layout (little-endian; `docs/token-format.md` is the reference):
-  magic b"CDCT", u8 format version, u16 header length, JSON header, u32 CRC32 of the header;
+  magic b"CDCT", u8 format version, u16 header length, header, u32 CRC32 of the header
+  (version 2: a packed binary header of about 45 bytes; version 1, still read: JSON);
   packets, each: b"P", u8 frames, the packed codes, u32 CRC32 of tag..codes;
   end: b"E", u64 samples per channel at the original rate, u32 CRC32 of tag..samples.
 The codes of a packet, frame by frame, channel by channel, stage by stage, are one mixed-radix
@@ -15,13 +16,16 @@ import math
 import struct
 import zlib
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
 
 MAGIC = b"CDCT"
-VERSION = 1
+VERSION = 2
+# version 2 header: model name (u8 length + UTF-8), 8-byte weights hash, then these fields,
+# then one u16 alphabet size per stage
+HEADER_FIELDS = struct.Struct("<IHIBBB")  # sample_rate hop orig_rate channels frames n_stages
 PACKET, END = b"P", b"E"
 MIN_PACKET_SECONDS = 1.0
 MIN_PACKET_BYTES = 320  # keeps per-packet framing (6 bytes) under 2% of the payload
@@ -48,6 +52,41 @@ class TokenHeader:
     @property
     def n_stages(self) -> int:
         return len(self.codebook_sizes)
+
+    def to_bytes(self) -> bytes:
+        """The version-2 binary header."""
+        name = self.model.encode()
+        if len(name) > 255:
+            raise ValueError(f"model name {self.model[:40]!r}... is over 255 bytes")
+        if max(self.codebook_sizes) > 0xFFFF or self.channels > 255:
+            raise ValueError("token files hold alphabets of up to 65535 codes and 255 channels")
+        fields = HEADER_FIELDS.pack(
+            self.sample_rate,
+            self.hop_length,
+            self.original_sample_rate,
+            self.channels,
+            self.frames_per_packet,
+            self.n_stages,
+        )
+        sizes = struct.pack(f"<{self.n_stages}H", *self.codebook_sizes)
+        return bytes([len(name)]) + name + bytes.fromhex(self.model_hash) + fields + sizes
+
+    @classmethod
+    def from_bytes(cls, data: bytes, version: int) -> TokenHeader:
+        """Parse a header of format `version` (2: binary, 1: JSON); ValueError if malformed."""
+        if version == 1:
+            return cls(**json.loads(data))
+        if version != 2:
+            raise ValueError(f"unknown format version {version}")
+        end = 1 + data[0]
+        model = data[1:end].decode()
+        model_hash = data[end : end + 8].hex()
+        rate, hop, original, channels, frames, n = HEADER_FIELDS.unpack_from(data, end + 8)
+        start = end + 8 + HEADER_FIELDS.size
+        if len(data) != start + 2 * n:
+            raise ValueError("header length does not match its fields")
+        sizes = list(struct.unpack_from(f"<{n}H", data, start))
+        return cls(model, model_hash, rate, hop, sizes, original, channels, frames)
 
     @property
     def frame_rate(self) -> float:
@@ -105,7 +144,7 @@ class TokenWriter:
         self.stream = stream
         self.header = header
         self._pending: list[np.ndarray] = []  # [frames, channels, n_q] blocks not yet written
-        payload = json.dumps(asdict(header), separators=(",", ":")).encode()
+        payload = header.to_bytes()
         stream.write(MAGIC + struct.pack("<BH", VERSION, len(payload)) + payload)
         stream.write(struct.pack("<I", zlib.crc32(payload)))
 
@@ -175,8 +214,8 @@ class TokenReader:
         if zlib.crc32(payload) != crc:
             raise TokenFileError(f"{self.name} is corrupted (header checksum mismatch)")
         try:
-            return TokenHeader(**json.loads(payload))
-        except (ValueError, TypeError) as error:
+            return TokenHeader.from_bytes(payload, version)
+        except (ValueError, TypeError, IndexError, struct.error) as error:
             raise TokenFileError(f"{self.name} has an unreadable header ({error})") from error
 
     def packets(self) -> Iterator[np.ndarray]:

@@ -31,6 +31,8 @@ def test_bench_end_to_end(tmp_path):
             str(tmp_path / "m.ckpt"),
             "--stages",
             "1,2",
+            "--long-seconds",
+            "20",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -62,6 +64,14 @@ def test_bench_end_to_end(tmp_path):
     assert (tmp_path / "out" / "rd.png").stat().st_size > 10_000
     markdown = (tmp_path / "out" / "bench.md").read_text()
     assert "| opus | 8kbps |" in markdown and "encode RTF" in markdown and "latency" in markdown
+    # the command itself, timed on one CPU over a long file made from the bench audio
+    command = json.loads((tmp_path / "out" / "speed.json").read_text())["command_1_cpu"]
+    assert command["audio_seconds"] >= 20
+    assert command["encode_seconds"] > 0 and command["decode_seconds"] > 0
+    assert command["rtf"] == pytest.approx(
+        (command["encode_seconds"] + command["decode_seconds"]) / command["audio_seconds"]
+    )
+    assert "process start-up included" in markdown
 
 
 def test_missing_tools_are_named_with_the_install_command(monkeypatch):

@@ -97,6 +97,21 @@ def test_save_and_load_round_trip(tiny, tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_half_precision_checkpoint_is_smaller_and_loads_as_float32(tiny, tmp_path):
+    tiny.save(tmp_path / "full.ckpt")
+    tiny.save(tmp_path / "half.ckpt", half=True)
+    stored = torch.load(tmp_path / "half.ckpt", weights_only=True)["state_dict"]
+    assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float16}
+    full, half = ((tmp_path / n).stat().st_size for n in ("full.ckpt", "half.ckpt"))
+    assert half < 0.6 * full
+    loaded = codec.load_model(tmp_path / "half.ckpt")
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    wav = 0.1 * torch.randn(1, 1, 3200)
+    with torch.no_grad():
+        reference, got = tiny(wav).audio, loaded(wav).audio
+    assert (got - reference).abs().max() <= 0.05 * reference.abs().max()
+
+
 def test_load_refuses_what_is_not_a_checkpoint(tmp_path):
     bogus = tmp_path / "bogus.ckpt"
     bogus.write_bytes(b"not a checkpoint")

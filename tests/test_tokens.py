@@ -1,7 +1,11 @@
 """The token file: exact packing, packets, checksums, and every way a file can be wrong."""
 
+import dataclasses
 import io
+import json
 import math
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -82,6 +86,24 @@ def test_size_stays_within_3_percent_of_the_nominal_bitrate(sizes, channels):
     nominal = h.bitrate * seconds / 8
     assert size <= 1.03 * nominal + 1024
     assert size - len(write(h, codes[..., :0], 0)) <= 1.03 * nominal  # packets alone
+
+
+def test_fixed_overhead_is_small_so_short_files_stay_near_nominal():
+    h = TokenHeader("speech16k-mini-v1", "0123456789abcdef", 16000, 320, [1000] * 12, 44100, 2, 50)
+    empty = write(h, np.zeros((2, 12, 0), dtype=np.int64), 0)
+    assert len(empty) <= 100  # magic, version, binary header, CRCs, end record
+    assert TokenReader(io.BytesIO(empty)).header == h
+
+
+def test_version_1_files_with_a_json_header_still_read():
+    h = header()
+    payload = json.dumps(dataclasses.asdict(h)).encode()
+    end = b"E" + struct.pack("<Q", 640)
+    data = b"CDCT" + struct.pack("<BH", 1, len(payload)) + payload
+    data += struct.pack("<I", zlib.crc32(payload)) + end + struct.pack("<I", zlib.crc32(end))
+    reader = TokenReader(io.BytesIO(data))
+    assert reader.header == h and reader.read_all().shape == (1, 3, 0)
+    assert reader.num_samples == 640
 
 
 def test_foreign_truncated_corrupted_and_newer_files_are_refused():

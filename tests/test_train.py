@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 import codec
 from codec.audio import save_audio
 from codec.cli.app import app
+from codec.train.checkpoint import model_from_checkpoint
 from codec.train.trainer import lr_factor
 
 CODEC = str(Path(sys.executable).with_name("codec"))
@@ -90,6 +91,11 @@ def test_training_writes_a_usable_model_config_and_logs(corpus, tmp_path):
     assert list((out / "tensorboard").iterdir())
     model = codec.load_model(out / "model.ckpt")
     assert model.encode(torch.zeros(1, 1, 640)).shape == (1, 2, 2)
+    # a training checkpoint gives the same model, built from the experiment's config.yaml
+    from_step = model_from_checkpoint(out / "checkpoints" / "step00000006.pt")
+    wav = 0.1 * torch.randn(1, 1, 3200)
+    with torch.no_grad():
+        torch.testing.assert_close(from_step(wav).audio, model(wav).audio)
 
     again = CliRunner().invoke(app, train_args(corpus, out, "--set", "train.max_steps=6"))
     assert again.exit_code == 1 and "--resume" in again.output and "--overwrite" in again.output
@@ -98,6 +104,29 @@ def test_training_writes_a_usable_model_config_and_logs(corpus, tmp_path):
     )
     assert fresh.exit_code == 0, fresh.output
     assert yaml.safe_load((out / "config.yaml").read_text())["train"]["max_steps"] == 2
+
+
+def test_init_from_starts_from_other_weights_with_a_fresh_optimizer(corpus, tmp_path):
+    source = tmp_path / "source"
+    args = train_args(corpus, source, "--set", "train.max_steps=3", "--set", "optim.lr=1e-2")
+    assert CliRunner().invoke(app, args).exit_code == 0
+    wav = 0.1 * torch.randn(1, 1, 3200)
+    expected = codec.load_model(source / "model.ckpt")(wav).audio
+    # lr 0: one step leaves the weights as loaded, so the new model must equal its source
+    for start in (source / "model.ckpt", source / "checkpoints" / "step00000003.pt"):
+        out = tmp_path / start.stem
+        extra = ["--set", "train.max_steps=1", "--set", "optim.lr=0", "--init-from", str(start)]
+        result = CliRunner().invoke(app, train_args(corpus, out, *extra))
+        assert result.exit_code == 0, result.output
+        assert f"weights initialised from {start}" in (out / "log" / "train.log").read_text()
+        state = torch.load(out / "checkpoints" / "step00000001.pt", weights_only=True)
+        assert state["step"] == 1 and state["scheduler"]["last_epoch"] == 1  # fresh schedule
+        got = codec.load_model(out / "model.ckpt")(wav).audio
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+    missing = CliRunner().invoke(
+        app, train_args(corpus, tmp_path / "x", "--init-from", str(tmp_path / "nope.pt"))
+    )
+    assert missing.exit_code == 1 and "--init-from: no checkpoint" in missing.output
 
 
 def test_adversarial_training_adds_its_losses(corpus, tmp_path):

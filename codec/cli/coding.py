@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from contextlib import contextmanager
 from functools import partial
@@ -13,7 +12,7 @@ import typer
 
 from codec.audio import AUDIO_SUFFIXES
 from codec.cli.app import app, fail
-from codec.cli.jobs import STDIO, Job, atomic_output, open_input, plan, run_jobs
+from codec.cli.jobs import STDIO, Job, atomic_output, open_input, plan, run_jobs, usable_cpus
 
 TOKEN_SUFFIX = ".tok"
 LONG_FILE_SECONDS = 60.0  # a single file at least this long gets a progress bar
@@ -120,7 +119,7 @@ def _decode_job(job: Job, model_ref: str | None, force: bool, show_progress: boo
 
 
 def _run(jobs: list[Job], worker, n_workers: int, device: str, describe: str) -> None:
-    threads = 1 if n_workers > 1 else (os.cpu_count() or 1)
+    threads = 1 if n_workers > 1 else usable_cpus()
     failed = run_jobs(jobs, worker, n_workers, partial(_init_worker, device, threads), describe)
     if failed and len(jobs) > 1:
         fail(f"{failed} of {len(jobs)} files failed")
@@ -180,7 +179,7 @@ def encode(
     try:
         from codec.compress import stages_for_bitrate
 
-        _init_worker(device, os.cpu_count() or 1)
+        _init_worker(device, usable_cpus())
         loaded = _model(reference)
         if stages is not None and stages > loaded.num_stages:
             fail(f"--stages {stages}: the model has {loaded.num_stages} stages")
@@ -253,7 +252,7 @@ def roundtrip(
     if out.exists() and not force:
         fail(f"{out} exists; pass --force to overwrite it")
     try:
-        _init_worker("cpu", os.cpu_count() or 1)
+        _init_worker("cpu", usable_cpus())
         loaded = _model(reference)
         n = (
             stages

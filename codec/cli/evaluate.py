@@ -108,6 +108,14 @@ def bench(
     stages: Annotated[
         str | None, typer.Option("--stages", help="Comma-separated stage counts (default: all).")
     ] = None,
+    long_seconds: Annotated[
+        float,
+        typer.Option(
+            "--long-seconds",
+            min=1.0,
+            help="Length of the long file on which the codec command is timed on one CPU.",
+        ),
+    ] = 600.0,
 ) -> None:
     """Our model at each bitrate next to Opus (6, 8, 12, 16 kbps, VoIP) and Codec2 (3200, 1600,
     700C), on the same files, scored the same way, with speed and latency, in one run.
@@ -134,7 +142,9 @@ def bench(
             bars.append(tqdm(total=total, desc="bench", unit="file", file=sys.stderr))
             return bars[-1].update
 
-        rows, speed = run_bench(directory, loaded, model_label(reference), counts, progress)
+        rows, speed = run_bench(
+            directory, loaded, model_label(reference), counts, progress, reference, long_seconds
+        )
         for bar in bars:
             bar.close()
     except (FileNotFoundError, ValueError, BaselineToolMissing) as error:

@@ -19,6 +19,11 @@ from codec.audio import find_files
 STDIO = "-"
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (respects `taskset` and container CPU sets)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
 class Job:
     """One input and where its output goes (`-` for stdin/stdout)."""

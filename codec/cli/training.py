@@ -29,6 +29,14 @@ def train(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Start again in an existing experiment directory.")
     ] = False,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--init-from",
+            help="Start from the weights of this checkpoint (training checkpoint or model.ckpt) "
+            "with a fresh optimizer: fine-tuning. Ignored once the run has checkpoints of its own.",
+        ),
+    ] = None,
 ) -> None:
     """Train a codec; the final model is OUT/model.ckpt, ready for `codec encode --model`.
 
@@ -44,7 +52,7 @@ def train(
         fail("give --resume or --overwrite, not both")
     try:
         cfg = load_experiment(config, sets or [])
-        path = run_training(cfg, train_data, valid_data, out, resume, overwrite)
+        path = run_training(cfg, train_data, valid_data, out, resume, overwrite, init_from)
     except (FileNotFoundError, FileExistsError, ValueError) as error:
         fail(str(error))
     typer.echo(f"final model: {path}")

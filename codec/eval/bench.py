@@ -11,6 +11,9 @@ import io
 import json
 import math
 import os
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from codec.audio import AUDIO_SUFFIXES, find_files, load_audio
+from codec.audio import AUDIO_SUFFIXES, find_files, load_audio, save_audio
 from codec.compress import decode_file, encode_file
 from codec.eval.baselines import baselines, require
 from codec.eval.metrics import score
@@ -135,15 +138,52 @@ def measure_speed(model: CodecModel, wavs: list[np.ndarray]) -> dict:
     return speed
 
 
+def measure_command_speed(reference: str, wavs: list[np.ndarray], min_seconds: float) -> dict:
+    """`codec encode` then `codec decode` of one long file (the bench audio repeated to at least
+    `min_seconds`), each a fresh process pinned to one CPU: wall time, start-up included."""
+    audio = np.concatenate(wavs)
+    audio = np.tile(audio, math.ceil(min_seconds * EVAL_RATE / len(audio)))
+    seconds = len(audio) / EVAL_RATE
+    command = [sys.executable, "-m", "codec"]
+    pin = (
+        (lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}))
+        if hasattr(os, "sched_setaffinity")
+        else None
+    )
+    times = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        wav, tok, out = (Path(tmp) / name for name in ("long.wav", "long.tok", "long.out.wav"))
+        save_audio(wav, audio[None], EVAL_RATE)
+        for step, args in (("encode", [wav, "-o", tok]), ("decode", [tok, "-o", out])):
+            start = time.perf_counter()
+            subprocess.run(
+                [*command, step, *map(str, args), "--model", reference],
+                check=True,
+                capture_output=True,
+                preexec_fn=pin,
+            )
+            times[step] = time.perf_counter() - start
+    return {
+        "audio_seconds": seconds,
+        "encode_seconds": times["encode"],
+        "decode_seconds": times["decode"],
+        "rtf": (times["encode"] + times["decode"]) / seconds,
+    }
+
+
 def run_bench(
     directory: Path,
     model: CodecModel,
     label: str,
     stages: list[int] | None = None,
     progress: Callable[[int], Callable[[], None]] | None = None,
+    reference: str | None = None,
+    command_seconds: float = 600.0,
 ) -> tuple[list[dict], dict]:
     """Rows for our model at each number of `stages` (all by default) and every baseline, and
-    the speed figures. `progress(total)` returns a tick to call after each file is scored."""
+    the speed figures. `progress(total)` returns a tick to call after each file is scored.
+    With `reference` (zoo name or checkpoint path of `model`), the `codec` command is also
+    timed on one CPU over a file of at least `command_seconds`."""
     require("opusenc", "opusdec", "c2enc", "c2dec")
     wavs = [load_audio(p, EVAL_RATE)[0].mean(axis=0) for p in audio_files(directory)]
     stages = stages or list(range(1, model.num_stages + 1))
@@ -152,6 +192,8 @@ def run_bench(
     tick = progress(len(coders) * len(wavs)) if progress else (lambda: None)
     rows = [_row(codec, setting, wavs, coder, tick) for codec, setting, coder in coders]
     speed = measure_speed(model, wavs)
+    if reference is not None:
+        speed["command_1_cpu"] = measure_command_speed(reference, wavs, command_seconds)
     latency = {b.setting: b.algorithmic_latency_ms for b in baselines()}
     for row in rows:
         frame_ms = latency.get(row["setting"], model.latency_ms)
@@ -174,6 +216,14 @@ def bench_markdown(rows: list[dict], speed: dict, label: str) -> str:
         if key.endswith("_threads")
     ]
     s = speed["streaming"]
+    command = speed.get("command_1_cpu")
+    command_line = (
+        f"`codec encode` + `codec decode` of a {command['audio_seconds']:.0f} s file, one CPU, "
+        f"process start-up included: {command['encode_seconds']:.1f} s + "
+        f"{command['decode_seconds']:.1f} s, RTF {command['rtf']:.4f}."
+        if command
+        else ""
+    )
     return (
         "\n".join(
             [
@@ -190,6 +240,8 @@ def bench_markdown(rows: list[dict], speed: dict, label: str) -> str:
                 f"Streaming, one frame at a time: algorithmic latency {s['algorithmic_ms']:.1f} ms"
                 f" + compute {s['compute_per_chunk_ms']:.2f} ms per chunk"
                 f" = {s['latency_ms']:.1f} ms.",
+                "",
+                command_line,
             ]
         )
         + "\n"

@@ -7,6 +7,9 @@ from typing import Any
 
 import torch
 
+from codec.model import CodecModel
+from codec.train.config import load_experiment
+
 PATTERN = "step*.pt"
 
 
@@ -34,3 +37,15 @@ def latest_checkpoint(directory: Path) -> Path | None:
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """A checkpoint written by `save_checkpoint` (no code is executed: weights_only)."""
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def model_from_checkpoint(path: Path) -> CodecModel:
+    """The model of a training checkpoint `EXP/checkpoints/stepN.pt`, built from `EXP/config.yaml`,
+    in inference form (weight norm folded, eval mode), as `codec train` would have saved it."""
+    config = path.parent.parent / "config.yaml"
+    if not config.is_file():
+        raise FileNotFoundError(f"{path} is not inside an experiment directory (no {config})")
+    model = CodecModel(load_experiment(config).model, name=path.parent.parent.name)
+    model.load_state_dict(load_checkpoint(path)["model"])
+    model.set_weight_norm(False)
+    return model.eval()

@@ -163,6 +163,25 @@ class Trainer:
             self.disc.load_state_dict(state["discriminators"])
             self.disc_optimizer.load_state_dict(state["disc_optimizer"])
 
+    def initialise_from(self, path: Path) -> None:
+        """Start from the model weights of `path` (a training checkpoint or a `model.ckpt`),
+        with a fresh optimizer, schedule and step count: fine-tuning or a new learning rate."""
+        state = load_checkpoint(path)
+        weights = state["model"] if "optimizer" in state else state.get("state_dict")
+        if not isinstance(weights, dict):
+            raise ValueError(f"{path} holds no model weights")
+        target = self.model.state_dict()
+        for key in [k for k in weights if k not in target]:  # folded weights of a `model.ckpt`
+            stem = key.removesuffix(".weight")
+            if f"{stem}.parametrizations.weight.original0" in target:
+                weight = weights.pop(key)
+                norm = weight.flatten(1).norm(dim=1).view(-1, *[1] * (weight.dim() - 1))
+                weights[f"{stem}.parametrizations.weight.original0"] = norm
+                weights[f"{stem}.parametrizations.weight.original1"] = weight
+        self.model.load_state_dict(weights)  # copies in place: the optimizer keeps its tensors
+        if self.ema is not None:
+            self.ema = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
     # ---- logging -----------------------------------------------------------------------------
     def log(self, message: str) -> None:
         if self.is_main:
@@ -219,9 +238,9 @@ class Trainer:
                     self.ema[key].lerp_(value.detach(), 1 - decay)
                 else:
                     self.ema[key].copy_(value)
-        values = {f"loss/{k}": float(v) for k, v in losses.items()}
+        values = {f"loss/{k}": float(v.detach()) for k, v in losses.items()}
         values |= {
-            "loss/total": float(total),
+            "loss/total": float(total.detach()),
             "grad_norm": float(norm),
             "lr": self.scheduler.get_last_lr()[0],
         }
@@ -289,13 +308,16 @@ class Trainer:
             )
             self.log(f"step {self.step}: checkpoint written; replicas identical: {agree}")
 
-    def run(self, resume: bool) -> Path:
+    def run(self, resume: bool, init_from: Path | None = None) -> Path:
         from tqdm import tqdm
 
         cfg = self.cfg.train
         if resume and (latest := latest_checkpoint(self.out / "checkpoints")) is not None:
             self.restore(load_checkpoint(latest))
             self.log(f"resumed from {latest.name} at step {self.step}")
+        elif init_from is not None:
+            self.initialise_from(init_from)
+            self.log(f"weights initialised from {init_from}")
         if self.is_main:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -384,8 +406,12 @@ def train(
     out: Path,
     resume: bool = False,
     overwrite: bool = False,
+    init_from: Path | None = None,
 ) -> Path:
-    """Train a model; returns the path of the final `model.ckpt`."""
+    """Train a model; returns the path of the final `model.ckpt`. `init_from` starts from the
+    weights of another checkpoint (ignored when resuming from this run's own checkpoints)."""
+    if init_from is not None and not Path(init_from).is_file():
+        raise FileNotFoundError(f"--init-from: no checkpoint at {init_from}")
     if int(os.environ.get("RANK", "0")) == 0:
         prepare_experiment_dir(out, resume, overwrite)
-    return Trainer(cfg, train_data, valid_data, out).run(resume)
+    return Trainer(cfg, train_data, valid_data, out).run(resume, init_from)

@@ -1,0 +1,59 @@
+"""The shipped default model: registered, loaded by name, used by the command with no flags."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from helpers import DATA
+
+import codec
+from codec.audio import load_audio
+from codec.eval.metrics import mel_distance
+from codec.zoo import ALIASES, MODEL_DIR, MODELS, resolve
+
+CODEC = str(Path(sys.executable).with_name("codec"))
+
+
+def test_default_names_a_shipped_versioned_model_within_the_size_limit():
+    name = resolve("default")
+    assert name in MODELS and name != "default" and name.endswith(("-v1", "-v2", "-v3"))
+    for alias, target in ALIASES.items():
+        assert target in MODELS, f"alias {alias} points at a missing model"
+    for file in MODELS.values():
+        assert (MODEL_DIR / file).stat().st_size <= 20e6
+    model = codec.load_model("default")
+    assert model.name == name and model.sample_rate == 16000
+    # at least about 1.5, 3 and 6 kbps through residual stages, 20 ms frames
+    assert model.hop_length / model.sample_rate <= 0.020
+    rates = [model.bitrate(n) / 1000 for n in range(1, model.num_stages + 1)]
+    for kbps in (1.5, 3.0, 6.0):
+        assert min(abs(r - kbps) for r in rates) < 0.05 * kbps
+
+
+def test_shipped_weights_are_trained():
+    """Its reconstruction of held-out speech is far better than the same network untrained."""
+    model = codec.load_model("default")
+    torch.manual_seed(0)
+    untrained = codec.CodecModel(model.config).eval()
+    wav, rate = load_audio(DATA / "speech_fr.flac", model.sample_rate)
+    x = torch.from_numpy(wav[:1]).float()[None]
+    with torch.inference_mode():
+        trained_mel = mel_distance(wav[0], model(x).audio[0, 0].numpy(), rate)
+        untrained_mel = mel_distance(wav[0], untrained(x).audio[0, 0].numpy(), rate)
+    assert trained_mel < 0.7 * untrained_mel
+
+
+def test_encode_and_decode_need_no_flags(tmp_path):
+    source = DATA / "speech_fr.flac"
+    subprocess.run([CODEC, "encode", str(source), "-o", "x.tok"], cwd=tmp_path, check=True)
+    info = subprocess.run(
+        [CODEC, "info", "x.tok"], cwd=tmp_path, check=True, capture_output=True, text=True
+    ).stdout
+    assert resolve("default") in info
+    subprocess.run([CODEC, "decode", "x.tok", "-o", "x.wav"], cwd=tmp_path, check=True)
+    decoded, rate = load_audio(tmp_path / "x.wav")
+    original, original_rate = load_audio(source)
+    assert rate == original_rate and decoded.shape == original.shape
+    listed = subprocess.run([CODEC, "models"], check=True, capture_output=True, text=True).stdout
+    assert f"{resolve('default')} (alias: default)" in listed

@@ -1,0 +1,56 @@
+"""Copy a trained model into the package as a versioned zoo model (fp16 weights).
+
+Usage: python tools/ship_model.py CHECKPOINT NAME
+
+CHECKPOINT is a `model.ckpt` written by `codec train`, or one of its training checkpoints
+(EXP/checkpoints/stepN.pt, built with EXP/config.yaml).
+
+Writes codec/models/NAME.ckpt and prints its size and how far fp16 moves the output on the
+demo sample. Then register NAME in codec/zoo.py (and point `default` at it) and describe it in
+docs/models.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+import codec
+from codec.audio import load_audio
+from codec.train.checkpoint import model_from_checkpoint
+from codec.zoo import MODEL_DIR
+
+SAMPLE = Path(__file__).parents[1] / "tests" / "data" / "speech_fr.flac"
+LIMIT_MB = 20.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", type=Path, help="model.ckpt or EXP/checkpoints/stepN.pt")
+    parser.add_argument("name", help="versioned zoo name, e.g. speech16k-mini-v1")
+    args = parser.parse_args()
+
+    if args.checkpoint.parent.name == "checkpoints":
+        model = model_from_checkpoint(args.checkpoint)
+    else:
+        model = codec.load_model(args.checkpoint)
+    model.name = args.name
+    target = MODEL_DIR / f"{args.name}.ckpt"
+    MODEL_DIR.mkdir(exist_ok=True)
+    model.save(target, half=True)
+    size_mb = target.stat().st_size / 1e6
+    if size_mb > LIMIT_MB:
+        target.unlink()
+        raise SystemExit(f"{target} would be {size_mb:.1f} MB, over the {LIMIT_MB:.0f} MB limit")
+    shipped = codec.load_model(target)
+    wav = torch.from_numpy(load_audio(SAMPLE, model.sample_rate)[0][:1]).float()[None]
+    with torch.inference_mode():
+        full, half = model(wav).audio, shipped(wav).audio
+    change = 20 * torch.log10((half - full).norm() / full.norm()).item()
+    print(f"wrote {target} ({size_mb:.2f} MB); fp16 changes the output by {change:.1f} dB")
+
+
+if __name__ == "__main__":
+    main()
