@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 import codec
@@ -28,3 +29,19 @@ def test_import_codec_does_not_import_torch():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("args", [["--help"], ["encode", "--help"], ["bench", "--help"]])
+def test_help_does_not_import_torch(args):
+    """`codec --help` stays fast (well under a second) because torch is imported lazily."""
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['codec', *{args!r}]\n"
+        "try:\n    runpy.run_module('codec', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "print('torch imported:', 'torch' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert "Usage" in result.stdout and "torch imported: False" in result.stdout
