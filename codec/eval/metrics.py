@@ -72,15 +72,38 @@ def mel_distance(ref: np.ndarray, hyp: np.ndarray, sample_rate: int) -> float:
         return float(_mel_distance(sample_rate)(ref_t, hyp_t))
 
 
-def estimate_delay(ref: np.ndarray, hyp: np.ndarray, max_delay: int) -> int:
-    """Samples by which `hyp` lags `ref` (negative: leads), from the cross-correlation peak
-    within +-`max_delay`."""
+def _cross_correlation(ref: np.ndarray, hyp: np.ndarray, lags: np.ndarray) -> np.ndarray:
+    """sum_t hyp[t + lag] * ref[t] for each lag in `lags` (via FFT)."""
     n = len(ref) + len(hyp)
     size = 1 << (n - 1).bit_length()
     corr = np.fft.irfft(np.fft.rfft(hyp, size) * np.conj(np.fft.rfft(ref, size)), size)
-    lags = np.concatenate([np.arange(0, max_delay + 1), np.arange(-max_delay, 0)])
-    values = np.concatenate([corr[: max_delay + 1], corr[size - max_delay :]])
-    return int(lags[np.argmax(values)])
+    return corr[lags % size]
+
+
+def _log_envelope(x: np.ndarray, hop: int) -> np.ndarray:
+    """Log energy of frames of 2 * `hop` samples every `hop`, floored 40 dB under the mean."""
+    frames = len(x) // hop
+    energy = np.add.reduceat(np.asarray(x[: frames * hop]) ** 2, np.arange(0, frames * hop, hop))
+    energy = energy + np.concatenate([energy[1:], [0.0]])
+    envelope = np.log(energy + 1e-4 * energy.mean() + 1e-12)
+    return envelope - envelope.mean()
+
+
+def estimate_delay(ref: np.ndarray, hyp: np.ndarray, max_delay: int, hop: int = 16) -> int:
+    """Samples by which `hyp` lags `ref` (negative: leads), within +-`max_delay`.
+
+    Coarse: the peak of the cross-correlation of log-energy envelopes (every `hop` samples),
+    which a codec that does not keep the waveform's phase cannot fool; fine: the waveform
+    cross-correlation peak within one `hop` of it."""
+    if min(len(ref), len(hyp)) >= 4 * hop:
+        steps = max_delay // hop
+        coarse_lags = np.arange(-steps, steps + 1)
+        corr = _cross_correlation(_log_envelope(ref, hop), _log_envelope(hyp, hop), coarse_lags)
+        coarse = hop * int(coarse_lags[np.argmax(corr)])
+    else:
+        coarse, hop = 0, max_delay
+    lags = np.arange(max(-max_delay, coarse - hop), min(max_delay, coarse + hop) + 1)
+    return int(lags[np.argmax(_cross_correlation(ref, hyp, lags))])
 
 
 def align(ref: np.ndarray, hyp: np.ndarray, delay: int) -> tuple[np.ndarray, np.ndarray]:
