@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import torch
 from torch import Tensor
 
 DATA = Path(__file__).parent / "data"
+CODEC = str(Path(sys.executable).with_name("codec"))  # the console script of this environment
 
 
 def random_chunk_sizes(total: int, rng: np.random.Generator, max_size: int) -> list[int]:

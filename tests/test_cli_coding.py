@@ -2,7 +2,6 @@
 
 import hashlib
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,13 +9,12 @@ import pytest
 import soundfile as sf
 import soxr
 import torch
+from helpers import CODEC
 from typer.testing import CliRunner
 
 import codec
 from codec.audio import load_audio, save_audio
 from codec.cli.app import app
-
-CODEC = str(Path(sys.executable).with_name("codec"))
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import yaml
-from helpers import DATA
+from helpers import CODEC, DATA
 from typer.testing import CliRunner
 
 import codec
@@ -20,7 +19,6 @@ from codec.cli.app import app
 from codec.train.checkpoint import model_from_checkpoint
 from codec.train.trainer import lr_factor
 
-CODEC = str(Path(sys.executable).with_name("codec"))
 VP_TINY = ["--set", "model.quantizer.kind=vp", "--set", "model.quantizer.dim=2"]
 VP_TINY += ["--set", "model.quantizer.codebook_size=16"]  # a small VP stack for the tiny preset
 FAST = [

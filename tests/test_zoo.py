@@ -1,18 +1,14 @@
 """The shipped default model: registered, loaded by name, used by the command with no flags."""
 
 import subprocess
-import sys
-from pathlib import Path
 
 import torch
-from helpers import DATA
+from helpers import CODEC, DATA
 
 import codec
 from codec.audio import load_audio
 from codec.eval.metrics import mel_distance
 from codec.zoo import ALIASES, MODEL_DIR, MODELS, resolve
-
-CODEC = str(Path(sys.executable).with_name("codec"))
 
 
 def test_default_names_a_shipped_versioned_model_within_the_size_limit():

@@ -95,14 +95,13 @@ def estimate_delay(ref: np.ndarray, hyp: np.ndarray, max_delay: int, hop: int = 
     Coarse: the peak of the cross-correlation of log-energy envelopes (every `hop` samples),
     which a codec that does not keep the waveform's phase cannot fool; fine: the waveform
     cross-correlation peak within one `hop` of it."""
+    coarse, window = 0, max_delay  # too short for envelopes: search the waveform only
     if min(len(ref), len(hyp)) >= 4 * hop:
         steps = max_delay // hop
         coarse_lags = np.arange(-steps, steps + 1)
         corr = _cross_correlation(_log_envelope(ref, hop), _log_envelope(hyp, hop), coarse_lags)
-        coarse = hop * int(coarse_lags[np.argmax(corr)])
-    else:
-        coarse, hop = 0, max_delay
-    lags = np.arange(max(-max_delay, coarse - hop), min(max_delay, coarse + hop) + 1)
+        coarse, window = hop * int(coarse_lags[np.argmax(corr)]), hop
+    lags = np.arange(max(-max_delay, coarse - window), min(max_delay, coarse + window) + 1)
     return int(lags[np.argmax(_cross_correlation(ref, hyp, lags))])
 
 
