@@ -28,4 +28,4 @@ demo: install
 bench: install
 	$(PY) bench/speed.py
 	$(PY) bench/streaming_consistency.py
-	$(PY) bench/vp_overhead.py
+	$(PY) bench/step_time.py

@@ -11,8 +11,11 @@ MODEL_DIR = Path(__file__).parent / "models"
 # name -> checkpoint file under codec/models/; aliases map to a versioned name. A new version
 # gets a new name; token files record the versioned name, so they decode after `default` moves.
 # docs/models.md describes each model (data, training, quality).
-MODELS: dict[str, str] = {"speech16k-mini-v1": "speech16k-mini-v1.ckpt"}
-ALIASES: dict[str, str] = {"default": "speech16k-mini-v1"}
+MODELS: dict[str, str] = {
+    "speech16k-mini-v1": "speech16k-mini-v1.ckpt",
+    "speech16k-mini-v2": "speech16k-mini-v2.ckpt",
+}
+ALIASES: dict[str, str] = {"default": "speech16k-mini-v2"}
 
 
 def resolve(name: str) -> str:

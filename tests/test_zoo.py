@@ -2,6 +2,8 @@
 
 import subprocess
 
+import numpy as np
+import pytest
 import torch
 from helpers import CODEC, DATA
 
@@ -27,9 +29,10 @@ def test_default_names_a_shipped_versioned_model_within_the_size_limit():
         assert min(abs(r - kbps) for r in rates) < 0.05 * kbps
 
 
-def test_shipped_weights_are_trained():
-    """Its reconstruction of held-out speech is far better than the same network untrained."""
-    model = codec.load_model("default")
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_shipped_weights_are_trained(name):
+    """Each model's reconstruction of held-out speech is far better than its network untrained."""
+    model = codec.load_model(name)
     torch.manual_seed(0)
     untrained = codec.CodecModel(model.config).eval()
     wav, rate = load_audio(DATA / "speech_fr.flac", model.sample_rate)
@@ -53,3 +56,25 @@ def test_encode_and_decode_need_no_flags(tmp_path):
     assert rate == original_rate and decoded.shape == original.shape
     listed = subprocess.run([CODEC, "models"], check=True, capture_output=True, text=True).stdout
     assert f"{resolve('default')} (alias: default)" in listed
+
+
+def test_token_files_of_an_older_version_decode_with_that_version(tmp_path):
+    """`default` moves to new versions; a token file keeps decoding with the model it names."""
+    older = [name for name in MODELS if name != resolve("default")]
+    assert older, "only one model shipped: nothing to check"
+    source = DATA / "speech_fr.flac"
+    run = {"cwd": tmp_path, "check": True, "capture_output": True, "text": True}
+    subprocess.run([CODEC, "encode", str(source), "-o", "old.tok", "--model", older[0]], **run)
+    assert older[0] in subprocess.run([CODEC, "info", "old.tok"], **run).stdout
+    subprocess.run([CODEC, "decode", "old.tok", "-o", "old.wav"], **run)
+    subprocess.run([CODEC, "encode", str(source), "-o", "new.tok"], **run)
+    subprocess.run([CODEC, "decode", "new.tok", "-o", "new.wav"], **run)
+    old, _ = load_audio(tmp_path / "old.wav")
+    new, _ = load_audio(tmp_path / "new.wav")
+    model = codec.load_model(older[0])
+    wav, _ = load_audio(source, model.sample_rate)
+    with torch.inference_mode():
+        expected = model.decode(model.encode(torch.from_numpy(wav[:1]).float()[None]))
+    expected = expected[0, 0, : old.shape[1]].numpy()
+    assert np.abs(old[0] - expected).max() < 1e-3  # decoded by the older model itself
+    assert np.abs(old[0] - new[0]).max() > 1e-2  # not by the default one

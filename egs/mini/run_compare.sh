@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# Usage: ./run_compare.sh [--steps 3000] [--second-seed "fsp vp"] [--bitrates "1 2"] [--nj 2]
+# Usage: ./run_compare.sh [--steps 1200] [--variants "vq fsq fsp fsp_q0 vp vp_nomh"]
+#                        [--second-seed "fsp vp"] [--bitrates "1 2"] [--nj 2]
 #                        [--compare-config conf/compare.yaml] [--run-opts "more ./run.sh options"]
 #
 # Checks the VP-VAE paper's claims on egs/mini's data: the same encoder/decoder, bitrate and
 # number of training steps for VQ, FSQ, FSP (quantize_rate 0.5 and 0.0) and VP (with and
 # without the Metropolis-Hastings acceptance; eta from estimate_eta, the preset's 1.2). The
-# families named in --second-seed train twice (seeds 0 and 1). Data come from ./run.sh's
-# stages 1-2; each variant runs stages 3-6 as exp/codec_compare_<variant>_s<seed>; the report
-# (tables and curves) goes to exp/compare/RESULTS.md (collected into RESULTS.md) and
+# variants named in --second-seed train twice (seeds 0 and 1, the second seeds last);
+# --variants picks a subset. Data come from ./run.sh's stages 1-2; each variant runs stages 3-6
+# as exp/codec_compare_<variant>_s<seed>; the report (tables and curves) of every
+# exp/codec_compare_* goes to exp/compare/RESULTS.md (collected into RESULTS.md) and
 # exp/compare/curves.png.
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
 
-steps=3000
+steps=1200
+variants="vq fsq fsp fsp_q0 vp vp_nomh"
 second_seed="fsp vp"
 bitrates="1 2"
 nj=2
@@ -22,7 +25,7 @@ run_opts=""
 help_message="Usage: ./run_compare.sh [options]"
 . "$CODEC_ROOT/recipes/utils/parse_options.sh"
 
-declare -A variants=(
+declare -A variant_opts=(
   [vq]="--set model.quantizer.kind=vq"
   [fsq]="--set model.quantizer.kind=fsq"
   [fsp]="--set model.quantizer.kind=fsp --set model.quantizer.quantize_rate=0.5"
@@ -31,15 +34,19 @@ declare -A variants=(
   [vp_nomh]="--set model.quantizer.kind=vp --set model.quantizer.vp.mh_accept=false"
 )
 eval ./run.sh --stop-stage 2 --nj "$nj" "$run_opts"
-for name in vq fsq fsp fsp_q0 vp vp_nomh; do
-  seeds=0
-  [[ " $second_seed " == *" ${name%%_*} "* && $name != *_* ]] && seeds="0 1"
-  for seed in $seeds; do
-    eval ./run.sh "$run_opts" --stage 3 --stop-stage 6 --nj "$nj" --config "$compare_config" \
-      --bitrates "'$bitrates'" \
-      --tag "compare_${name}_s$seed" \
-      --train-opts "'${variants[$name]} --set train.seed=$seed --set train.max_steps=$steps'"
-  done
+# every variant once (seed 0), then the second seeds: a cut-short run still covers each family
+runs=""
+for name in $variants; do runs+=" $name:0"; done
+for name in $variants; do
+  [[ " $second_seed " == *" $name "* ]] && runs+=" $name:1"
+done
+for run in $runs; do
+  name=${run%:*} seed=${run#*:}
+  [[ -v "variant_opts[$name]" ]] || { echo "$0: unknown variant '$name'" >&2; exit 1; }
+  eval ./run.sh "$run_opts" --stage 3 --stop-stage 6 --nj "$nj" --config "$compare_config" \
+    --bitrates "'$bitrates'" \
+    --tag "compare_${name}_s$seed" \
+    --train-opts "'${variant_opts[$name]} --set train.seed=$seed --set train.max_steps=$steps'"
 done
 mkdir -p exp/compare
 python "$CODEC_ROOT/recipes/utils/compare_report.py" exp/codec_compare_* --plot exp/compare/curves.png \
