@@ -9,8 +9,8 @@
 # variants named in --second-seed train twice (seeds 0 and 1, the second seeds last);
 # --variants picks a subset. Data come from ./run.sh's stages 1-2; each variant runs stages 3-6
 # as exp/codec_compare_<variant>_s<seed>; the report (tables and curves) of every
-# exp/codec_compare_* goes to exp/compare/RESULTS.md (collected into RESULTS.md) and
-# exp/compare/curves.png.
+# exp/codec_compare_* goes to exp/compare/RESULTS.md and exp/compare/curves.png (RESULTS.md
+# here holds the committed analysis of one such run and is left alone).
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -51,5 +51,4 @@ done
 mkdir -p exp/compare
 python "$CODEC_ROOT/recipes/utils/compare_report.py" exp/codec_compare_* --plot exp/compare/curves.png \
   > exp/compare/RESULTS.md
-python "$CODEC_ROOT/recipes/utils/results.py" exp/*/ --collect > RESULTS.md
 cat exp/compare/RESULTS.md
