@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from codec.conv import StreamingConv1d
+from codec.kernels import elu
 from codec.streaming import StreamingModule
 
 
@@ -21,13 +22,21 @@ class Snake(nn.Module):
         return x + torch.sin(self.alpha * x).pow(2) / (self.alpha + 1e-9)
 
 
+class ELU(nn.Module):
+    """ELU (alpha 1) through `codec.kernels.elu`, the faster form on CPU."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        """`x`: `[B, C, T]` -> `[B, C, T]`."""
+        return elu(x)
+
+
 ACTIVATIONS = ("elu", "snake")
 
 
 def activation(name: str, channels: int) -> nn.Module:
     """The named activation for `channels` channels (`elu` or `snake`)."""
     if name == "elu":
-        return nn.ELU()
+        return ELU()
     if name == "snake":
         return Snake(channels)
     raise ValueError(f"unknown activation {name!r}: choose one of {', '.join(ACTIVATIONS)}")

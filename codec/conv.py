@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
+from codec.kernels import conv1d_by_taps, use_taps
 from codec.streaming import StreamingModule
 
 
@@ -81,14 +82,21 @@ class StreamingConv1d(StreamingModule[ConvState]):
         """`x`: `[B, C_in, T]` -> `[B, C_out, frames]`."""
         state = self.state
         if state is None:
-            return self.conv(F.pad(x, (self.left_context, 0)))
+            return self._convolve(F.pad(x, (self.left_context, 0)))
         x = torch.cat([state.pending, x], dim=-1)
         frames = max(0, (x.shape[-1] - self.receptive_field) // self.stride + 1)
-        state.pending = x[..., frames * self.stride :]
+        state.pending = x[..., frames * self.stride :].clone()  # frees the chunk at once
         if frames == 0:
             return x.new_zeros(x.shape[0], self.conv.out_channels, 0)
         used = (frames - 1) * self.stride + self.receptive_field
-        return self.conv(x[..., :used])
+        return self._convolve(x[..., :used])
+
+    def _convolve(self, x: Tensor) -> Tensor:
+        """The unpadded convolution of `x` (already holding its left context)."""
+        conv = self.conv
+        if use_taps(x, conv.in_channels, conv.kernel_size[0], self.stride):
+            return conv1d_by_taps(x, conv.weight, conv.bias, conv.dilation[0])
+        return conv(x)
 
 
 @dataclass
@@ -133,5 +141,5 @@ class StreamingConvTranspose1d(StreamingModule[ConvTransposeState]):
             return x.new_zeros(x.shape[0], self.convtr.out_channels, 0)
         y = F.conv_transpose1d(x, self.convtr.weight, None, self.stride)
         y[..., : self.overlap] += state.tail
-        state.tail = y[..., n_out:]
+        state.tail = y[..., n_out:].clone()
         return y[..., :n_out] + self.convtr.bias[:, None]

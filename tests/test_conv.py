@@ -60,6 +60,17 @@ def test_conv_transpose_streaming_matches_offline(kernel, stride):
     assert (streamed - offline).abs().max() <= 1e-5
 
 
+def test_streaming_state_keeps_only_the_context_not_the_chunk():
+    """A state that were a view of the chunk would pin every layer's whole input in memory."""
+    conv = StreamingConv1d(2, 2, 7)
+    convtr = StreamingConvTranspose1d(2, 2, 8, 4)
+    with torch.no_grad(), conv.streaming(batch_size=1), convtr.streaming(batch_size=1):
+        conv(torch.randn(1, 2, 5000))
+        convtr(torch.randn(1, 2, 1000))
+        for kept in (conv.state.pending, convtr.state.tail):
+            assert kept.untyped_storage().nbytes() == kept.numel() * kept.element_size()
+
+
 def test_state_is_fresh_for_each_stream_and_cleared_after():
     conv = StreamingConv1d(1, 1, 5)
     x = torch.randn(1, 1, 20)
