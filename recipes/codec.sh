@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Usage: egs/<corpus>/run.sh [options]   (run.sh sets the corpus' options and calls this file)
 #
-# The shared staged recipe. Run from the corpus directory (egs/<corpus>); writes data/, dump/,
-# exp/ and RESULTS.md there. Stages (pick with --stage/--stop-stage; finished stages leave a
-# .done sentinel and are skipped when run again):
+# The shared staged recipe. Run from the corpus directory (egs/<corpus>); writes data/, dump/
+# and exp/ there (a RESULTS.md beside run.sh is the corpus' own write-up and is left alone).
+# Stages (pick with --stage/--stop-stage; finished stages leave a .done sentinel and are
+# skipped when run again):
 #   1 data preparation (local/data.sh)      -> data/<set>/{wav.scp,utt2spk,spk2utt}
 #   2 format: resample, dump, validate      -> dump/<set>/{audio/,wav.scp,utt2dur}
 #   3 train (codec train; resumable)        -> exp/codec_<tag>/model.ckpt
 #   4 compile codebooks (VP models)         -> exp/codec_<tag>/final.ckpt
 #   5 encode and decode the test sets       -> exp/codec_<tag>/decode_<kbps>kbps/<set>/
 #   6 score (PESQ, STOI, ESTOI, SI-SDR, mel, bitrate, token usage)
-#   7 RESULTS.md naming the exp dir, config and git commit
+#   7 results naming the exp dir, config and git commit -> exp/codec_<tag>/RESULTS.md, all
+#     runs collected in exp/RESULTS.md
 set -euo pipefail
 
 stage=1
@@ -106,8 +108,8 @@ if run_stage 6; then
 fi
 
 if run_stage 7; then
-  log 7 "writing $exp/RESULTS.md and RESULTS.md"
+  log 7 "writing $exp/RESULTS.md and exp/RESULTS.md"
   python "$utils/results.py" "$exp" --config "$config" --test-sets "$test_sets" > "$exp/RESULTS.md"
-  python "$utils/results.py" exp/*/ --collect > RESULTS.md
+  python "$utils/results.py" exp/*/ --collect > exp/RESULTS.md
   cat "$exp/RESULTS.md"
 fi

@@ -174,7 +174,7 @@ def test_mini_recipe_end_to_end_on_one_package(tmp_path):
     assert (exp / "model.ckpt").exists() and (exp / "train.sh").read_text().startswith(
         "codec train"
     )
-    results = (mini / "RESULTS.md").read_text()
+    results = (mini / "exp" / "RESULTS.md").read_text()
     assert "## exp/codec_tiny" in results and "git commit:" in results
     assert "| 0.2 | 0.20 |" in results and "| 0.4 | 0.40 |" in results
     scores = exp / "decode_0.4kbps" / "test" / "scores"
