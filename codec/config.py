@@ -50,6 +50,7 @@ class QuantizerConfig:
     quantize_rate: float = 0.5  # fsp: share of elements quantized (vs perturbed) in training
     norm_loss: bool = True  # fsp/vp: mean/variance loss on the stage latent
     dropout: float = 0.5  # chance that a training example uses a random number of leading stages
+    refine_loss: bool = False  # each stage is asked to shrink the residual it is given
     vp: VPConfig = field(default_factory=VPConfig)
     vq: VQConfig = field(default_factory=VQConfig)
 

@@ -83,3 +83,22 @@ def test_no_dropout_in_eval_and_losses_summed_over_stages():
         residual = residual - out.z
     assert torch.allclose(result.losses["norm"], sum(per_stage))
     assert {"stage0/perplexity", "stage2/utilisation"} <= set(result.stats)
+
+
+def test_the_refine_loss_is_the_mean_residual_energy_and_training_on_it_shrinks_it():
+    torch.manual_seed(0)
+    cfg = QuantizerConfig(n_stages=3, levels=[5, 5, 5], dropout=0.0, refine_loss=True)
+    rq = build_quantizer(cfg, latent_dim=6)
+    x = torch.randn(16, 6, 32)
+    result = rq(x)
+    energies = [result.stats[f"stage{i}/residual_energy"] for i in range(3)]
+    assert result.losses["refine"].item() == pytest.approx(sum(energies) / 3, rel=1e-5)
+    assert "refine" not in build_quantizer(QuantizerConfig(n_stages=3), latent_dim=6)(x).losses
+    opt = torch.optim.Adam(rq.parameters(), lr=1e-2)
+    for _ in range(100):
+        loss = rq(x).losses["refine"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = [rq(x).stats[f"stage{i}/residual_energy"] for i in range(3)]
+    assert after[-1] < after[0] < 1.0 and after[-1] < 0.5 * energies[-1]  # each stage refines

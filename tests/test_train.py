@@ -74,6 +74,33 @@ def test_learning_rate_warms_up_then_decays():
     assert lr_factor(9, 10, 100, 0.1) == pytest.approx(1.0)
     assert lr_factor(100, 10, 100, 0.1) == pytest.approx(0.1)
     assert lr_factor(55, 10, 100, 0.1) == pytest.approx(0.55)
+    # a wall-clock budget: the schedule follows whichever of steps and time is further along
+    assert lr_factor(20, 10, 10**9, 0.1, time_used=0.5) == pytest.approx(0.55)
+    assert lr_factor(20, 10, 10**9, 0.1, time_used=1.0) == pytest.approx(0.1)
+    assert lr_factor(55, 10, 100, 0.1, time_used=0.1) == pytest.approx(0.55)
+
+
+def test_a_time_budget_ends_the_run_cleanly_and_a_larger_one_resumes_it(corpus, tmp_path):
+    out = tmp_path / "budget"
+    budget = ["--set", "train.max_steps=1000000", "--set", "train.warmup_steps=1"]
+    result = CliRunner().invoke(
+        app, train_args(corpus, out, *budget, "--set", "train.max_minutes=0.02")
+    )
+    assert result.exit_code == 0, result.output
+    log = (out / "log" / "train.log").read_text()
+    assert "the 0.02-minute budget is spent" in log and (out / "model.ckpt").is_file()
+    (first,) = (out / "checkpoints").glob("step*.pt")
+    state = torch.load(first, weights_only=True)
+    assert 1.2 <= state["elapsed"] < 30 and 1 < state["step"] < 1000000
+    # the cosine schedule ran over the budget: the last step's rate is at the floor, 0.1 x 3e-4
+    # (within the last step's share of the budget), not near the 3e-4 of a step-based schedule
+    assert 3e-5 <= state["optimizer"]["param_groups"][0]["lr"] < 3.5e-5
+    resumed = CliRunner().invoke(
+        app, train_args(corpus, out, *budget, "--set", "train.max_minutes=0.04", "--resume")
+    )
+    assert resumed.exit_code == 0, resumed.output
+    later = torch.load(max((out / "checkpoints").glob("step*.pt")), weights_only=True)
+    assert later["step"] > state["step"] and 2.4 <= later["elapsed"] < 60
 
 
 def test_training_writes_a_usable_model_config_and_logs(corpus, tmp_path):

@@ -108,6 +108,7 @@ def prepare_folder(
 
 
 DEBIAN_SKIP = ("/silence/", "beep", "2tone", "-x-")  # pure silence, jingles, creature noises
+DEBIAN_SPEECH_ONLY = {"hedgewars-data": "/Sounds/voices/"}  # the rest is music and effects
 
 
 def decode_g722(files: list[Path], out_dir: Path) -> list[Path]:
@@ -158,18 +159,22 @@ def prepare_debian_speech(
     test_packages: tuple[str, ...] = (),
     max_files: int = 0,
     max_test_files: int = 0,
+    skip: tuple[str, ...] = (),
 ) -> dict[str, int]:
     """Speech from Debian packages (see shared/data/README.md) unpacked with `dpkg -x`, one
     directory per package. Packages named in `test_packages` are held out as the test set (a
     speaker and language unseen in training); dev takes 5% of the rest by hash; with no test
     package, test also takes 5% by hash. `max_files` > 0 keeps that many files per package,
-    `max_test_files` > 0 that many of each test package (a hash-chosen, reproducible subset)."""
+    `max_test_files` > 0 that many of each test package (a hash-chosen, reproducible subset).
+    Files whose path holds one of `skip` are left out (e.g. `/fr/` keeps a held-out language
+    out of multilingual packages)."""
     split = {"train": [], "dev": [], "test": []}
     for package, root in sorted(extracted.items()):
+        only = DEBIAN_SPEECH_ONLY.get(package, "")
         files = [
             p
             for p in find_files(root, (*AUDIO_SUFFIXES, ".g722"))
-            if not any(s in str(p) for s in DEBIAN_SKIP)
+            if only in str(p) and not any(s in str(p) for s in (*DEBIAN_SKIP, *skip))
         ]
         keep = max_test_files if package in test_packages and max_test_files else max_files
         files = sorted(files, key=lambda p: _bucket(str(p.relative_to(root))))[: keep or None]

@@ -32,6 +32,7 @@ class Quantizer(nn.Module, ABC):
 
     dim: int
     codebook_size: int
+    report_stats: bool = True  # False skips `stats` (which wait on the device) in `forward`
 
     @property
     def bits_per_code(self) -> float:
@@ -50,6 +51,9 @@ class Quantizer(nn.Module, ABC):
         """codes `[B, frames]` -> quantized latent `[B, d, frames]`."""
 
     def usage_stats(self, codes: Tensor) -> dict[str, float]:
-        """Perplexity and utilisation of `codes` in this stage's alphabet."""
+        """Perplexity and utilisation of `codes` in this stage's alphabet (none when
+        `report_stats` is off)."""
+        if not self.report_stats:
+            return {}
         usage = code_usage(codes, self.codebook_size)
         return {"perplexity": usage.perplexity, "utilisation": usage.utilisation}

@@ -39,12 +39,20 @@ class QuantizerStage(nn.Module):
 class ResidualQuantizer(nn.Module):
     """Stage `i` quantizes `x - sum_{j<i} q_j` (measured after up-projection); the output is the
     sum of the stages' outputs. With `dropout > 0`, each training example uses, with that
-    probability, only a random number of leading stages, so one model serves several bitrates."""
+    probability, only a random number of leading stages, so one model serves several bitrates.
 
-    def __init__(self, stages: list[QuantizerStage], dropout: float = 0.0) -> None:
+    Nothing in the audio loss asks a stage's output to approximate its input: the residuals can
+    grow down the stack. `refine_loss` adds the loss `refine`, the mean over stages of the
+    energy of the residual left after the stage relative to the latent's, so that every stage
+    refines. The stats report that ratio per stage (`residual_energy`) either way."""
+
+    def __init__(
+        self, stages: list[QuantizerStage], dropout: float = 0.0, refine_loss: bool = False
+    ) -> None:
         super().__init__()
         self.stages = nn.ModuleList(stages)
         self.dropout = dropout
+        self.refine_loss = refine_loss
 
     @property
     def num_stages(self) -> int:
@@ -74,19 +82,31 @@ class ResidualQuantizer(nn.Module):
         random_n = torch.randint(1, self.num_stages + 1, (batch_size,), device=device)
         return torch.where(drop, random_n, n)
 
+    def report_stats(self, enabled: bool) -> None:
+        """Whether `forward` returns the stages' usage statistics (off between logged steps:
+        computing them waits on the device)."""
+        for stage in self.stages:
+            stage.quantizer.report_stats = enabled
+
     def forward(self, x: Tensor) -> QuantizedResult:
         """`x`: `[B, D, T]` -> `z` `[B, D, T]`, codes `[B, n_q, T]`, summed losses, stage stats."""
         active = self._active_stages(x.shape[0], x.device)
         residual, total = x, torch.zeros_like(x)
-        codes, losses, stats = [], {}, {}
+        codes, losses, stats, energies = [], {}, {}, []
+        energy = x.float().pow(2).mean()
         for i, stage in enumerate(self.stages):
             result = stage(residual)
             residual = residual - result.z
             total = total + result.z * (i < active).to(x.dtype)[:, None, None]
             codes.append(result.codes)
+            energies.append(residual.float().pow(2).mean() / energy.clamp_min(1e-12))
             for name, loss in result.losses.items():
                 losses[name] = losses.get(name, 0.0) + loss
             stats.update({f"stage{i}/{name}": value for name, value in result.stats.items()})
+            if stage.quantizer.report_stats:
+                stats[f"stage{i}/residual_energy"] = float(energies[-1].detach())
+        if self.refine_loss:
+            losses["refine"] = torch.stack(energies).mean()
         return QuantizedResult(total, torch.stack(codes, dim=1), losses, stats)
 
     def encode(self, x: Tensor, n_stages: int | None = None) -> Tensor:
@@ -146,4 +166,4 @@ def make_quantizer(cfg: QuantizerConfig) -> Quantizer:
 def build_quantizer(cfg: QuantizerConfig, latent_dim: int) -> ResidualQuantizer:
     """The residual stack a `QuantizerConfig` describes."""
     stages = [QuantizerStage(latent_dim, make_quantizer(cfg)) for _ in range(cfg.n_stages)]
-    return ResidualQuantizer(stages, cfg.dropout)
+    return ResidualQuantizer(stages, cfg.dropout, cfg.refine_loss)

@@ -93,7 +93,11 @@ class VectorPerturbation(CodebookQuantizer):
         offset, accepted, radius = self.perturbation(x.detach())
         self.enqueue(x.detach())
         codes = torch.zeros(z.shape[0], z.shape[2], dtype=torch.long, device=z.device)
-        stats = {"acceptance": accepted.float().mean().item(), "radius": radius.mean().item()}
+        stats = (
+            {"acceptance": accepted.float().mean().item(), "radius": radius.mean().item()}
+            if self.report_stats
+            else {}
+        )
         return QuantizedResult(from_rows(x + offset, z.shape[0]), codes, losses, stats)
 
     def perturbation(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -49,3 +50,36 @@ def model_from_checkpoint(path: Path) -> CodecModel:
     model.load_state_dict(load_checkpoint(path)["model"])
     model.set_weight_norm(False)
     return model.eval()
+
+
+def split_file(path: Path, out_dir: Path, max_bytes: int) -> list[Path]:
+    """Cut `path` into `out_dir/<name>.000`, `.001`, ... of at most `max_bytes` each, beside a
+    `<name>.sha256` that `join_parts` checks: a checkpoint carried through a size-limited copy."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = path.read_bytes()
+    parts = []
+    for k, start in enumerate(range(0, max(1, len(data)), max_bytes)):
+        part = out_dir / f"{path.name}.{k:03d}"
+        part.write_bytes(data[start : start + max_bytes])
+        parts.append(part)
+    digest = hashlib.sha256(data).hexdigest()
+    (out_dir / f"{path.name}.sha256").write_text(f"{digest} {len(data)} {len(parts)}\n")
+    return parts
+
+
+def join_parts(stem: Path, target: Path) -> Path:
+    """Rebuild the file that `split_file` cut into `stem.000`, ... (`stem.sha256` beside them)
+    at `target`; raises ValueError when a part is missing or the bytes differ."""
+    digest, size, count = stem.with_name(f"{stem.name}.sha256").read_text().split()
+    parts = [stem.with_name(f"{stem.name}.{k:03d}") for k in range(int(count))]
+    missing = [p.name for p in parts if not p.is_file()]
+    if missing:
+        raise ValueError(f"{stem}: parts missing: {', '.join(missing)}")
+    data = b"".join(p.read_bytes() for p in parts)
+    if len(data) != int(size) or hashlib.sha256(data).hexdigest() != digest:
+        raise ValueError(f"{stem}: the joined parts do not match their checksum")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(target.suffix + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(target)
+    return target

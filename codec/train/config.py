@@ -31,8 +31,11 @@ class TrainConfig:
     batch_size: int = 8
     segment_seconds: float = 1.0  # random crop length
     max_steps: int = 100_000
+    max_minutes: float = 0.0  # > 0: a wall-clock budget; the run ends cleanly when it is spent
     seed: int = 0
-    num_workers: int = 2  # data-loading processes
+    data: str = "auto"  # memory: the corpus in one tensor on the device; disk: a DataLoader
+    memory_gb: float = 4.0  # auto holds the corpus in memory when its int16 audio fits this
+    num_workers: int = 2  # data-loading processes (disk) or file-decoding threads (memory)
     warmup_steps: int = 1000
     grad_clip: float = 1.0
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)

@@ -39,7 +39,9 @@ class PeriodDiscriminator(nn.Module):
 
 
 class STFTDiscriminator(nn.Module):
-    """Looks at the real and imaginary parts of one STFT resolution."""
+    """Looks at the real and imaginary parts of one STFT resolution. The STFT runs in fp32
+    under autocast too (half-precision cuFFT takes only power-of-two sizes, and loses the
+    quiet bins); the convolutions follow autocast."""
 
     def __init__(self, n_fft: int, channels: int = 32) -> None:
         super().__init__()
@@ -49,9 +51,11 @@ class STFTDiscriminator(nn.Module):
         self.out = weight_norm(nn.Conv2d(channels, 1, (3, 3), padding=(1, 1)))
 
     def forward(self, x: Tensor) -> Output:
-        spec = torch.stft(
-            x.squeeze(1), self.n_fft, self.n_fft // 4, window=self.window, return_complex=True
-        )
+        with torch.autocast(x.device.type, enabled=False):
+            spec = torch.stft(
+                x.squeeze(1).float(), self.n_fft, self.n_fft // 4, window=self.window,
+                return_complex=True,
+            )  # fmt: skip
         x = torch.stack([spec.real, spec.imag], dim=1).transpose(2, 3)  # [B, 2, frames, bins]
         features = []
         for conv in self.convs:
@@ -87,7 +91,7 @@ def split_batch(outputs: list[Output], n: int) -> tuple[list[Output], list[Outpu
 def discriminator_loss(real: list[Output], fake: list[Output]) -> Tensor:
     """Hinge loss: real logits above +1, fake below -1."""
     losses = [
-        F.relu(1 - r).mean() + F.relu(1 + f).mean()
+        F.relu(1 - r.float()).mean() + F.relu(1 + f.float()).mean()
         for (r, _), (f, _) in zip(real, fake, strict=True)
     ]
     return torch.stack(losses).mean()
@@ -95,13 +99,14 @@ def discriminator_loss(real: list[Output], fake: list[Output]) -> Tensor:
 
 def generator_loss(fake: list[Output]) -> Tensor:
     """Hinge loss for the generator: fake logits above +1."""
-    return torch.stack([F.relu(1 - f).mean() for f, _ in fake]).mean()
+    return torch.stack([F.relu(1 - f.float()).mean() for f, _ in fake]).mean()
 
 
 def feature_matching_loss(real: list[Output], fake: list[Output]) -> Tensor:
-    """L1 between discriminator features of real and reconstructed audio, relative to the real."""
+    """L1 between discriminator features of real and reconstructed audio, relative to the real
+    (in fp32 whatever precision the features come in)."""
     losses = [
-        (fr.detach() - ff).abs().mean() / (fr.detach().abs().mean() + 1e-5)
+        (fr.detach().float() - ff.float()).abs().mean() / (fr.detach().float().abs().mean() + 1e-5)
         for (_, feats_r), (_, feats_f) in zip(real, fake, strict=True)
         for fr, ff in zip(feats_r, feats_f, strict=True)
     ]

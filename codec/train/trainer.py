@@ -8,7 +8,9 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import nullcontext
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +20,9 @@ from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from codec.data.crops import CropBatches
+from codec.data.crops import CropBatches, CropSettings
 from codec.data.kaldi import load_utterance, read_data_dir, validate_data_dir
+from codec.data.memory import MemoryCrops, bank_bytes, load_bank
 from codec.model import CodecModel
 from codec.spectral import MultiScaleMelDistance
 from codec.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -31,6 +34,7 @@ from codec.train.discriminators import (
     generator_loss,
     split_batch,
 )
+from codec.train.timing import PhaseTimer
 
 OWNED = (
     "checkpoints",
@@ -72,11 +76,12 @@ def init_distributed() -> tuple[int, int, torch.device]:
     return (dist.get_rank() if world > 1 else 0), world, device
 
 
-def lr_factor(step: int, warmup: int, total: int, floor: float) -> float:
-    """Linear warm-up to 1, then cosine decay to `floor`."""
+def lr_factor(step: int, warmup: int, total: int, floor: float, time_used: float = 0.0) -> float:
+    """Linear warm-up to 1 over `warmup` steps, then cosine decay to `floor`, at `total` steps
+    or when `time_used` (the share of a wall-clock budget spent) reaches 1, whichever first."""
     if step < warmup:
         return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    progress = min(1.0, max((step - warmup) / max(1, total - warmup), time_used))
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
@@ -107,12 +112,15 @@ class Trainer:
         self.model = CodecModel(cfg.model, name=out.name).to(self.device)
         self.ddp = DistributedDataParallel(self.model) if self.world > 1 else self.model
         opt = cfg.optim
+        self.elapsed = 0.0  # wall-clock seconds of training so far, over resumes
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), opt.lr, tuple(opt.betas), weight_decay=opt.weight_decay
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer,
-            lambda s: lr_factor(s, cfg.train.warmup_steps, cfg.train.max_steps, opt.min_lr_ratio),
+            lambda s: lr_factor(
+                s, cfg.train.warmup_steps, cfg.train.max_steps, opt.min_lr_ratio, self.time_used
+            ),
         )
         self.mel = MultiScaleMelDistance(cfg.model.sample_rate).to(self.device)
         import auraloss
@@ -132,11 +140,24 @@ class Trainer:
         )
         self.step = 0
         self.writer = None
+        self.timer = PhaseTimer(self.device)
+        self.autocast = (
+            partial(torch.autocast, "cuda", dtype=torch.bfloat16)
+            if self.device.type == "cuda" and cfg.train.amp
+            else nullcontext
+        )
+
+    @property
+    def time_used(self) -> float:
+        """The share of the wall-clock budget spent (0 without a budget)."""
+        budget = self.cfg.train.max_minutes * 60
+        return self.elapsed / budget if budget > 0 else 0.0
 
     # ---- state -------------------------------------------------------------------------------
     def state(self) -> dict:
         state = {
             "step": self.step,
+            "elapsed": self.elapsed,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -152,6 +173,7 @@ class Trainer:
 
     def restore(self, state: dict) -> None:
         self.step = state["step"]
+        self.elapsed = state.get("elapsed", 0.0)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -195,55 +217,57 @@ class Trainer:
 
     # ---- one step ----------------------------------------------------------------------------
     def train_step(self, wav: Tensor) -> dict[str, float]:
+        """One optimisation step on `[B, 1, T]`; the networks run under bf16 autocast on CUDA
+        (`train.amp`), spectrogram losses and STFTs in fp32. Phases are timed by `self.timer`."""
         w = self.cfg.train.losses
-        autocast = (
-            torch.autocast("cuda", dtype=torch.bfloat16)
-            if self.device.type == "cuda" and self.cfg.train.amp
-            else nullcontext()
-        )
-        with autocast:
+        with self.timer("forward"), self.autocast():
             out = self.ddp(wav)
-        recon = out.audio.float()
-        losses = {"mel": self.mel(recon, wav), "stft": self.stft(recon, wav)}
-        losses |= {f"quantizer/{k}": v for k, v in out.losses.items()}
-        total = w.mel * losses["mel"] + w.stft * losses["stft"]
-        total = total + w.quantizer * sum(out.losses.values(), torch.zeros((), device=wav.device))
+        with self.timer("losses"):
+            recon = out.audio.float()
+            losses = {"mel": self.mel(recon, wav), "stft": self.stft(recon, wav)}
+            losses |= {f"quantizer/{k}": v for k, v in out.losses.items()}
+            total = w.mel * losses["mel"] + w.stft * losses["stft"]
+            total = total + w.quantizer * sum(
+                out.losses.values(), torch.zeros((), device=wav.device)
+            )
         if self.adversarial and self.step >= w.adversarial_start:
             # one discriminator pass over real and reconstructed audio together (DDP wants one
             # forward per backward), for the discriminator's step and then the generator's loss
-            self.disc_optimizer.zero_grad(set_to_none=True)
-            d_loss = discriminator_loss(
-                *split_batch(self.disc_ddp(torch.cat([wav, recon.detach()])), len(wav))
-            )
-            d_loss.backward()
-            self.disc_optimizer.step()
-            real, fake = split_batch(self.disc_ddp(torch.cat([wav, recon])), len(wav))
-            losses["adversarial"] = generator_loss(fake)
-            losses["feature_matching"] = feature_matching_loss(real, fake)
-            losses["discriminator"] = d_loss.detach()
-            total = (
-                total
-                + w.adversarial * losses["adversarial"]
-                + w.feature_matching * losses["feature_matching"]
-            )
-        self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
-        self.optimizer.step()
-        self.scheduler.step()
-        if self.ema is not None:
-            decay = self.cfg.train.ema_decay
-            for key, value in self.model.state_dict().items():
-                if value.dtype.is_floating_point:
-                    self.ema[key].lerp_(value.detach(), 1 - decay)
-                else:
-                    self.ema[key].copy_(value)
-        values = {f"loss/{k}": float(v.detach()) for k, v in losses.items()}
-        values |= {
-            "loss/total": float(total.detach()),
-            "grad_norm": float(norm),
-            "lr": self.scheduler.get_last_lr()[0],
-        }
+            with self.timer("discriminator"):
+                self.disc_optimizer.zero_grad(set_to_none=True)
+                with self.autocast():
+                    judged = self.disc_ddp(torch.cat([wav, recon.detach()]))
+                d_loss = discriminator_loss(*split_batch(judged, len(wav)))
+                d_loss.backward()
+                self.disc_optimizer.step()
+                with self.autocast():
+                    real, fake = split_batch(self.disc_ddp(torch.cat([wav, recon])), len(wav))
+                losses["adversarial"] = generator_loss(fake)
+                losses["feature_matching"] = feature_matching_loss(real, fake)
+                losses["discriminator"] = d_loss.detach()
+                total = (
+                    total
+                    + w.adversarial * losses["adversarial"]
+                    + w.feature_matching * losses["feature_matching"]
+                )
+        with self.timer("backward"):
+            self.optimizer.zero_grad(set_to_none=True)
+            total.backward()
+        with self.timer("optimizer"):
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
+            self.optimizer.step()
+            self.scheduler.step()
+            if self.ema is not None:
+                decay = self.cfg.train.ema_decay
+                for key, value in self.model.state_dict().items():
+                    if value.dtype.is_floating_point:
+                        self.ema[key].lerp_(value.detach(), 1 - decay)
+                    else:
+                        self.ema[key].copy_(value)
+        # tensors, not floats: reading a value waits for the device, so only logged steps do
+        values = {f"loss/{k}": v.detach() for k, v in losses.items()}
+        values |= {"loss/total": total.detach(), "grad_norm": norm.detach()}
+        values |= {"lr": self.scheduler.get_last_lr()[0]}
         values |= {f"quantizer/{k}": v for k, v in out.stats.items()}
         return values
 
@@ -280,19 +304,39 @@ class Trainer:
         return {f"valid/{k}": float(np.mean(v)) for k, v in scores.items() if v}
 
     # ---- the run -----------------------------------------------------------------------------
-    def batches(self, start: int) -> DataLoader:
-        cfg = self.cfg.train
-        segment = round(cfg.segment_seconds * self.cfg.model.sample_rate)
+    def in_memory(self) -> bool:
+        """Whether the corpus is held in memory (`train.data`; `auto`: when it fits
+        `train.memory_gb`)."""
+        choice = self.cfg.train.data
+        if choice not in ("auto", "memory", "disk"):
+            raise ValueError(f"train.data must be auto, memory or disk, not {choice!r}")
+        if choice == "auto":
+            size = bank_bytes(self.train_utts, self.cfg.model.sample_rate)
+            return size <= self.cfg.train.memory_gb * 2**30
+        return choice == "memory"
+
+    def batches(self, start: int) -> Iterator[Tensor]:
+        """Batches `[B, 1, segment]` for steps `start`, `start + 1`, ... up to `max_steps`, cut
+        on the device from the corpus in memory or read from disk by a DataLoader."""
+        cfg, rate = self.cfg.train, self.cfg.model.sample_rate
+        segment = round(cfg.segment_seconds * rate)
         segment -= segment % self.model.hop_length
-        dataset = CropBatches(
-            self.train_utts, self.cfg.model.sample_rate, cfg.batch_size, segment,
-            cfg.seed, self.rank, cfg.loudness_db, cfg.gain_jitter_db,
-        )  # fmt: skip
+        steps = range(start, cfg.max_steps)
+        crop = CropSettings(
+            cfg.batch_size, segment, cfg.seed, self.rank, cfg.loudness_db, cfg.gain_jitter_db
+        )
+        if self.in_memory():
+            bank = load_bank(self.train_utts, rate, cfg.num_workers, progress=self.is_main)
+            self.log(f"training audio in memory: {bank.seconds / 3600:.2f} h on {self.device}")
+            crops = MemoryCrops(bank.to(self.device), crop)
+            return map(crops.batch, steps)
         # its own generator: drawing a worker seed from the global RNG would shift it on resume
         generator = torch.Generator().manual_seed(cfg.seed)
-        steps = range(start, cfg.max_steps)
-        return DataLoader(
-            dataset, None, sampler=steps, num_workers=cfg.num_workers, generator=generator
+        dataset = CropBatches(self.train_utts, rate, crop)
+        return iter(
+            DataLoader(
+                dataset, None, sampler=steps, num_workers=cfg.num_workers, generator=generator
+            )
         )
 
     def checkpoint(self) -> None:
@@ -325,7 +369,8 @@ class Trainer:
             (self.out / "log" / "command.txt").write_text(" ".join(sys.argv) + "\n")
             self.writer = SummaryWriter(str(self.out / "tensorboard"))
         where = f"{self.world} process(es), {self.device}"
-        self.log(f"training from step {self.step} to {cfg.max_steps} on {where}")
+        budget = f" or {cfg.max_minutes:g} minutes" if cfg.max_minutes > 0 else ""
+        self.log(f"training from step {self.step} to {cfg.max_steps}{budget} on {where}")
         self.model.train()
         bar = tqdm(
             total=cfg.max_steps,
@@ -335,14 +380,25 @@ class Trainer:
             file=sys.stderr,
         )
         audio_seconds, started = 0.0, time.perf_counter()
-        for wav in self.batches(self.step):
-            values = self.train_step(wav.to(self.device))
+        clock = started - self.elapsed  # the budget counts the time of earlier runs too
+        batches, stop = self.batches(self.step), self.out_of_time()
+        while not stop:
+            logged = (self.step + 1) % cfg.log_every == 0 or self.step + 1 == cfg.max_steps
+            self.model.quantizer.report_stats(logged)
+            with self.timer("data"):
+                wav = next(batches, None)
+            if wav is None:
+                break
+            values = self.train_step(wav.to(self.device, non_blocking=True))
             self.step += 1
+            self.elapsed = time.perf_counter() - clock
+            stop = self.out_of_time()
             audio_seconds += wav.shape[0] * wav.shape[-1] / self.cfg.model.sample_rate * self.world
             speed = audio_seconds / (time.perf_counter() - started)
             bar.update()
-            bar.set_postfix(loss=f"{values['loss/total']:.3f}", audio_s_per_s=f"{speed:.1f}")
-            if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
+            if logged or stop:
+                values = {k: float(v) for k, v in values.items()}
+                bar.set_postfix(loss=f"{values['loss/total']:.3f}", audio_s_per_s=f"{speed:.1f}")
                 self.scalars(values | {"throughput/audio_seconds_per_second": speed})
                 self.log(
                     f"step {self.step}: "
@@ -353,7 +409,22 @@ class Trainer:
             if self.step % cfg.checkpoint_every == 0 and self.step < cfg.max_steps:
                 self.checkpoint()
         bar.close()
+        self.model.quantizer.report_stats(True)
+        if self.step < cfg.max_steps:
+            self.log(f"step {self.step}: the {cfg.max_minutes:g}-minute budget is spent")
         return self.finish()
+
+    def out_of_time(self) -> bool:
+        """Whether the wall-clock budget is spent; every process follows rank 0's clock, so all
+        stop after the same step."""
+        if self.cfg.train.max_minutes <= 0:
+            return False
+        spent = self.time_used >= 1
+        if self.world > 1:
+            flag = torch.tensor(float(spent), device=self.device)
+            dist.broadcast(flag, 0)
+            spent = bool(flag)
+        return spent
 
     def report_validation(self) -> None:
         values = self.validate()

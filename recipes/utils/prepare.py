@@ -4,7 +4,7 @@
 prepare.py folder AUDIO_DIR OUT_ROOT              any folder -> OUT_ROOT/{train,dev,test}
 prepare.py libri ROOT OUT_DIR [--suffix .flac]    a LibriSpeech/LibriTTS part -> one data dir
 prepare.py vctk ROOT OUT_ROOT                     VCTK 0.92 -> OUT_ROOT/{train,dev,test}
-prepare.py debian WORK OUT_ROOT PKG=DIR... [--test PKG] [--max-files N]
+prepare.py debian WORK OUT_ROOT PKG=DIR... [--test PKG] [--max-files N] [--skip /fr/]
 """
 
 import argparse
@@ -35,6 +35,9 @@ def main() -> None:
     debian.add_argument("--test", action="append", default=[], help="package held out as test")
     debian.add_argument("--max-files", type=int, default=0, help="per package (0: all)")
     debian.add_argument("--max-test-files", type=int, default=0, help="per test package (0: all)")
+    debian.add_argument(
+        "--skip", action="append", default=[], help="leave out files whose path holds this"
+    )
     args = parser.parse_args()
 
     if args.corpus == "folder":
@@ -57,6 +60,7 @@ def main() -> None:
             tuple(args.test),
             args.max_files,
             args.max_test_files,
+            tuple(args.skip),
         )
     for name, count in counts.items():
         print(f"{name}: {count} utterances")

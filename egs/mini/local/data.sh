@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Usage: local/data.sh [--packages "PKG ..."] [--test-packages "PKG ..."] [--max-files N]
-#                      [--max-test-files N] [--download-dir DIR]
+#                      [--max-test-files N] [--skip "PATTERN ..."] [--download-dir DIR]
 # Builds data/{train,dev,test} from Debian packages of real, openly licensed speech (see the
 # table in the toolkit's data notes): `apt-get download` and `dpkg -x` need no root. The .deb
 # files are kept in --download-dir and not fetched again.
@@ -9,6 +9,7 @@ packages="asterisk-core-sounds-en-g722"
 test_packages=""
 max_files=0
 max_test_files=0
+skip=""  # leave out files whose path holds one of these, e.g. "/fr/" for a held-out language
 download_dir=${XDG_CACHE_HOME:-$HOME/.cache}/codec/debian
 help_message="Usage: local/data.sh [options]"
 . "$CODEC_ROOT/recipes/utils/parse_options.sh"
@@ -34,5 +35,6 @@ for pkg in $packages; do
 done
 test_opts=""
 for pkg in $test_packages; do test_opts+=" --test $pkg"; done
+for pattern in $skip; do test_opts+=" --skip $pattern"; done
 python "$CODEC_ROOT/recipes/utils/prepare.py" debian downloads/decoded data "${extracted[@]}" $test_opts \
   --max-files "$max_files" --max-test-files "$max_test_files"
