@@ -1,6 +1,7 @@
 """Getting a corpus and a run to a size-limited GPU machine and back, all on the CPU: shards
 in loads, checkpoints in parts, and `tools/gpu_round.py` pack -> remote -> receive -> resume."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -123,7 +124,7 @@ def test_a_round_trains_on_the_loads_returns_and_the_next_one_resumes(corpus, tm
     _round(tmp_path, "pack", "--data", str(corpus), "--resume", str(tmp_path / "exp"),
            "--minutes", "0.02", "--no-wheels")  # fmt: skip
     env = os.environ | {"OUT": str(tmp_path / "out2")}
-    shutil.rmtree(tmp_path / "work" / "exp")  # a fresh machine: only what travelled is there
+    shutil.rmtree(tmp_path / "work")  # a fresh machine: only what travelled is there
     _round(tmp_path, "remote", env=env)
     _round(tmp_path, "receive", str(tmp_path / "out2"), "-o", str(tmp_path / "exp2"))
     (second,) = (tmp_path / "exp2" / "checkpoints").glob("step*.pt")
@@ -131,3 +132,36 @@ def test_a_round_trains_on_the_loads_returns_and_the_next_one_resumes(corpus, tm
     assert b["step"] > a["step"] and b["elapsed"] > a["elapsed"] >= 1.2
     assert "resumed from" in (tmp_path / "exp2" / "log" / "train.log").read_text()
     assert b["optimizer"]["state"][0]["step"] == b["step"]  # Adam's count ran on, not restarted
+
+
+def test_loads_sent_in_several_calls_meet_on_the_machine_and_a_lost_one_is_named(corpus, tmp_path):
+    config = Path(__file__).parent.parent / "codec" / "presets" / "tiny.yaml"
+    printed = _round(
+        tmp_path, "pack", "--data", str(corpus), "--config", str(config), "--minutes", "0.01",
+        "--no-wheels", "--load-mb", "0.06", "--shard-seconds", "1",
+        "--set", "train.valid_every=100000",
+    )  # fmt: skip
+    calls = [json.loads(line) for line in printed.splitlines() if line.startswith("{")]
+    assert len(calls) >= 2 and all("--stage-only" in c["command"] for c in calls[:-1])
+    assert calls[-1]["command"].endswith("remote") and ".device/run" in calls[-1]["carry"]
+
+    def call(number: int, machine: str) -> subprocess.CompletedProcess:
+        """The device call `number`: a tree that holds only what that call carries."""
+        tree = tmp_path / f"call{number}"
+        shutil.rmtree(tree, ignore_errors=True)
+        for path in calls[number]["carry"]:
+            name = Path(path).name
+            shutil.copytree(tmp_path / "stage" / name, tree / name)
+        command = [sys.executable, str(ROUND), "--stage", str(tree), "--work", machine]
+        command += calls[number]["command"].split()[2:]
+        env = os.environ | {"OUT": str(tmp_path / "out")}
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+
+    cold = call(len(calls) - 1, str(tmp_path / "cold"))  # the earlier loads never arrived
+    assert cold.returncode != 0 and "load1" in cold.stderr and "--stage-only" in cold.stderr
+    warm = str(tmp_path / "warm")
+    for number in range(len(calls)):
+        done = call(number, warm)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert f"training on {len(calls)} of {len(calls)} loads" in done.stdout
+    assert "15 utterances to train on" in done.stdout

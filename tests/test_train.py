@@ -167,6 +167,16 @@ def test_adversarial_training_adds_its_losses(corpus, tmp_path):
     assert "loss/adversarial" in steps["3"] and "loss/feature_matching" in steps["3"]
     state = torch.load(tmp_path / "gan" / "checkpoints" / "step00000003.pt", weights_only=True)
     assert "discriminators" in state and "disc_optimizer" in state
+    # a run that trained without them resumes with them switched on (the campaign's next phase)
+    plain = train_args(corpus, tmp_path / "plain", "--set", "train.max_steps=2")
+    assert CliRunner().invoke(app, plain).exit_code == 0
+    more = train_args(corpus, tmp_path / "plain", "--set", "train.max_steps=4", "--resume")
+    result = CliRunner().invoke(app, more + ["--set", "train.losses.adversarial=1.0"])
+    assert result.exit_code == 0, result.output
+    log = (tmp_path / "plain" / "log" / "train.log").read_text()
+    assert "the checkpoint has no discriminators: they start fresh" in log
+    state = torch.load(tmp_path / "plain" / "checkpoints" / "step00000004.pt", weights_only=True)
+    assert state["step"] == 4 and "discriminators" in state
 
 
 def test_bad_data_and_config_get_clear_errors(corpus, tmp_path):

@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -151,14 +152,18 @@ def pack(args: argparse.Namespace) -> None:
     cfg.train.max_minutes = minutes_before + args.minutes
     save_experiment(cfg, stage / "run" / "config.yaml")  # resolved: includes and --set applied
     rate = cfg.model.sample_rate
-    (stage / "run" / "round.json").write_text(json.dumps({"bench": args.bench}))
     if args.wheels:
         fetch_wheels(stage / "wheels")
     fixed = tree_bytes() + folder_bytes(stage)  # the last call carries wheels and run/ too
-    margin = 1 << 20
+    load_bytes = round(args.load_mb * 2**20) if args.load_mb else CALL_BYTES - fixed - (1 << 20)
     loads = pack_loads(
-        args.data, stage, rate, CALL_BYTES - fixed - margin, args.kbps, workers=args.workers
+        args.data, stage, rate, load_bytes, args.kbps, args.shard_seconds, args.workers
     )
+    round_id = time.strftime("%Y%m%d-%H%M%S")
+    for load in loads:  # the device keeps loads per round, so a warm machine mixes no rounds
+        (load.path / "round").write_text(round_id)
+    settings = {"id": round_id, "loads": [load.path.name for load in loads], "bench": args.bench}
+    (stage / "run" / "round.json").write_text(json.dumps(settings))
     what = "FLAC (lossless)" if args.kbps is None else f"Ogg Opus at {args.kbps:g} kbps"
     hours = sum(load.seconds for load in loads) / 3600
     print(f"{hours:.2f} h of {args.data} in {len(loads)} load(s) of {what}:")
@@ -173,9 +178,9 @@ def pack(args: argparse.Namespace) -> None:
     print("device calls, one right after another (a machine idle for 30 s loses the loads):")
     for k, load in enumerate(loads, 1):
         last = k == len(loads)
-        carry = [f"{STAGE}/{load.path.name}"] + (
-            [f"{STAGE}/wheels", f"{STAGE}/run"] if last else []
-        )
+        carry = [f"{STAGE}/{load.path.name}"]
+        if last:
+            carry += [f"{STAGE}/{name}" for name in ("wheels", "run") if (stage / name).is_dir()]
         command = "python3 tools/gpu_round.py remote" + ("" if last else " --stage-only")
         print(json.dumps({"command": command, "carry": carry, "timeout_s": 600}))
 
@@ -184,15 +189,24 @@ def remote(args: argparse.Namespace) -> None:
     """On the device: keep the loads; unless staging only, install the wheels, train, pack
     the results into $OUT."""
     out, work, stage = Path(os.environ.get("OUT", "out")), args.work, args.stage
-    (work / "loads").mkdir(parents=True, exist_ok=True)
     for load in sorted(stage.glob("load*")):
-        target = work / "loads" / load.name
+        target = work / (load / "round").read_text() / load.name
         if not target.exists():
             shutil.copytree(load, target)
-    loads = sorted((work / "loads").glob("load*"))
-    print(f"loads on this machine: {', '.join(p.name for p in loads)}")
+            print(f"{load.name} kept in {target}")
     if args.stage_only:
         return
+    run = stage / "run"
+    settings = json.loads((run / "round.json").read_text())
+    loads = [work / settings["id"] / name for name in settings["loads"]]
+    missing = [p.name for p in loads if not p.is_dir()]
+    if missing and not args.partial:
+        sys.exit(
+            f"error: {', '.join(missing)} not on this machine (it went cold between calls?): "
+            "send them again with --stage-only, then this call; or add --partial"
+        )
+    loads = [p for p in loads if p.is_dir()]
+    print(f"training on {len(loads)} of {len(settings['loads'])} loads")
     site = work / "site"
     missing = [w for w in ("soundfile", "soxr", "librosa", "auraloss") if not find_spec(w)]
     if missing:  # the device's image lacks them: install the wheels that travelled
@@ -215,11 +229,9 @@ def remote(args: argparse.Namespace) -> None:
         )
         sys.path.insert(0, str(site))
     env = os.environ | {"PYTHONPATH": f"{site}:{ROOT}", "PYTHONUNBUFFERED": "1"}
-    run = stage / "run"
-    settings = json.loads((run / "round.json").read_text())
     from codec.data.shards import merge_data_dirs
 
-    data, exp = work / "train", work / "exp"
+    data, exp = work / settings["id"] / "train", work / settings["id"] / "exp"
     count = merge_data_dirs(loads, data)
     print(f"{count} utterances to train on")
     train = [
@@ -319,8 +331,11 @@ def main() -> None:
     p.add_argument("--bench", action="store_true", help="time bench/train_throughput.py first")
     p.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     p.add_argument("--no-wheels", dest="wheels", action="store_false", help="skip the wheels")
+    p.add_argument("--load-mb", type=float, help="MiB of audio per load (default: what fits)")
+    p.add_argument("--shard-seconds", type=float, default=300.0, help="audio per shard file")
     r = sub.add_parser("remote", help="there: keep the loads, train, fill $OUT")
     r.add_argument("--stage-only", action="store_true", help="keep the loads and stop")
+    r.add_argument("--partial", action="store_true", help="train on the loads that are there")
     v = sub.add_parser("receive", help="here: rebuild the experiment from what came back")
     v.add_argument("files_at", type=Path)
     v.add_argument("-o", "--out", type=Path, required=True)

@@ -181,9 +181,11 @@ class Trainer:
         if "rng_cuda" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state(state["rng_cuda"], self.device)
         self.ema = state["ema"]
-        if self.adversarial:
+        if self.adversarial and "discriminators" in state:
             self.disc.load_state_dict(state["discriminators"])
             self.disc_optimizer.load_state_dict(state["disc_optimizer"])
+        elif self.adversarial:  # switched on for the rest of a run that trained without them
+            self.log("the checkpoint has no discriminators: they start fresh")
 
     def initialise_from(self, path: Path) -> None:
         """Start from the model weights of `path` (a training checkpoint or a `model.ckpt`),
