@@ -20,7 +20,14 @@ import torch
 from codec.audio import AudioReader, AudioSource, AudioWriter, StreamResampler
 from codec.conv import folded_state_dict
 from codec.model import CodecModel
-from codec.tokens import TokenFileError, TokenHeader, TokenReader, TokenWriter, frames_per_packet
+from codec.tokens import (
+    LOST,
+    TokenFileError,
+    TokenHeader,
+    TokenReader,
+    TokenWriter,
+    frames_per_packet,
+)
 
 Progress = Callable[[float], None]
 READ_BLOCK_SECONDS = 10.0  # audio read per block, at the file's own rate
@@ -133,6 +140,24 @@ def encode_file(
 ModelLoader = Callable[[TokenHeader], CodecModel]
 
 
+@dataclass
+class DecodeResult:
+    """What `decode_file` wrote, and what of the file was damaged and filled."""
+
+    header: TokenHeader
+    lost_seconds: list[tuple[float, float]]  # (start, end) of each damaged packet, filled
+    length_known: bool  # False: the end record was damaged, the length rounded to frames
+
+    def damage(self) -> str | None:
+        """One line on what was lost, or None for an intact file."""
+        parts = [f"{a:.2f}-{b:.2f} s" for a, b in self.lost_seconds]
+        if parts:
+            parts = [f"{len(parts)} damaged packet(s), silence in their place: {', '.join(parts)}"]
+        if not self.length_known:
+            parts.append("end record damaged: the length is rounded up to whole frames")
+        return "; ".join(parts) or None
+
+
 def decode_file(
     source: BinaryIO,
     target: str | Path | BinaryIO,
@@ -140,15 +165,16 @@ def decode_file(
     name: str = "token file",
     audio_format: str = "WAV",
     progress: Progress | None = None,
-) -> TokenHeader:
+) -> DecodeResult:
     """Decode a token file read from `source` into audio at the original rate and channels.
 
     `load_model(header)` returns the model to decode with; its weights must hash to the
     header's `model_hash`. Audio is written as packets arrive, holding back only the last
     frame's worth of samples until the end record gives the exact length. `progress(seconds)`
-    is told of each packet decoded.
+    is told of each packet decoded. A damaged packet costs its own frames only: they are
+    written as silence, so the output keeps its length and timing, and the result says where.
     """
-    reader = TokenReader(source, name)
+    reader = TokenReader(source, name, salvage=True)
     header = reader.header
     model = load_model(header)
     if weights_hash(model) != header.model_hash:
@@ -168,7 +194,10 @@ def decode_file(
         model.streaming(batch_size=header.channels),
     ):
         for codes in reader.packets():
-            audio = model.decode(torch.from_numpy(codes).to(device))[:, 0].cpu().numpy()
+            if codes.size and codes[0, 0, 0] == LOST:  # a damaged packet: silence, same length
+                audio = np.zeros((header.channels, codes.shape[2] * header.hop_length), np.float32)
+            else:
+                audio = model.decode(torch.from_numpy(codes).to(device))[:, 0].cpu().numpy()
             if progress:
                 progress(codes.shape[2] / header.frame_rate)
             pending = np.concatenate([pending, resample(audio)], axis=1)
@@ -178,8 +207,11 @@ def decode_file(
                 pending = pending[:, -hold:]
         pending = np.concatenate([pending, resample(pending[:, :0], last=True)], axis=1)
         total = reader.num_samples
+        if total is None:  # the end record is damaged: keep every decoded sample
+            total = written + pending.shape[1]
         if written > total:
             raise TokenFileError(f"{name} is corrupted (more audio than its end record says)")
         last = pending[:, : total - written]
         out.write(np.pad(last, ((0, 0), (0, total - written - last.shape[1]))))
-    return header
+    lost = [(f / header.frame_rate, (f + n) / header.frame_rate) for f, n in reader.lost]
+    return DecodeResult(header, lost, reader.num_samples is not None)

@@ -30,6 +30,9 @@ PACKET, END = b"P", b"E"
 MIN_PACKET_SECONDS = 1.0
 MIN_PACKET_BYTES = 320  # keeps per-packet framing (6 bytes) under 2% of the payload
 MAX_PACKET_FRAMES = 255
+END_RECORD_BYTES = 13  # b"E", u64 samples, u32 CRC
+PACKET_FRAMING = 6  # b"P", u8 frames, ..., u32 CRC
+LOST = -1  # the code of every frame of a damaged packet, when a reader salvages
 
 
 class TokenFileError(ValueError):
@@ -180,13 +183,22 @@ class TokenReader:
     """Reads a token file from a binary stream, checking every checksum as it goes.
 
     `header` is read at once; iterate `packets()` for codes `[channels, n_q, frames]`; after
-    the last packet `num_samples` holds the original length. Every defect is a TokenFileError.
+    the last packet `num_samples` holds the original length. Every defect is a TokenFileError,
+    except with `salvage`: then a damaged packet comes out as `LOST` codes for its frames and is
+    listed in `lost` as (first frame, frames), and a damaged end record leaves `num_samples`
+    None. A damaged header or a truncated file (its last packet and end record both broken) is
+    an error either way.
+
+    Every packet but the last holds `frames_per_packet` frames, so packet k starts at a known
+    offset: a flipped bit costs its own packet only, even one in a packet's length byte.
     """
 
-    def __init__(self, stream: BinaryIO, name: str = "token file") -> None:
+    def __init__(self, stream: BinaryIO, name: str = "token file", salvage: bool = False) -> None:
         self.stream = stream
         self.name = name
+        self.salvage = salvage
         self.num_samples: int | None = None
+        self.lost: list[tuple[int, int]] = []
         self.header = self._read_header()
 
     def _read(self, n: int, what: str) -> bytes:
@@ -218,34 +230,91 @@ class TokenReader:
         except (ValueError, TypeError, IndexError, struct.error) as error:
             raise TokenFileError(f"{self.name} has an unreadable header ({error})") from error
 
+    def _record_bytes(self, frames: int) -> int:
+        per_frame = self.header.codebook_sizes * self.header.channels
+        return PACKET_FRAMING + packed_size(per_frame, frames)
+
+    def _fill(self, buffer: bytes, size: int) -> bytes:
+        """`buffer` read on to `size` bytes, or to the end of the stream."""
+        while len(buffer) < size:
+            more = self.stream.read(size - len(buffer))
+            if not more:
+                break
+            buffer += more
+        return buffer
+
     def packets(self) -> Iterator[np.ndarray]:
         """Codes `[channels, n_q, frames]` of each packet, in order."""
-        header = self.header
-        index = 0
+        full = self._record_bytes(self.header.frames_per_packet)
+        buffer, index, frame = b"", 0, 0
         while True:
-            tag = self.stream.read(1)
-            if tag == END:
-                record = tag + self._read(8, "end record")
-                (crc,) = struct.unpack("<I", self._read(4, "end record"))
-                if zlib.crc32(record) != crc:
-                    raise TokenFileError(f"{self.name} is corrupted (end record checksum mismatch)")
-                (self.num_samples,) = struct.unpack("<Q", record[1:])
+            buffer = self._fill(buffer, full + END_RECORD_BYTES + 1)
+            if len(buffer) > full + END_RECORD_BYTES:  # a whole packet with more behind it
+                record, buffer = buffer[:full], buffer[full:]
+                codes = self._packet(record, index, frame, self.header.frames_per_packet)
+            else:  # the tail: the last packet, if any, and the end record
+                record, end = self._split_tail(buffer)
+                ended = self._end_record(end)
+                if record:
+                    frames = self._tail_frames(record)
+                    codes = self._packet(record, index, frame, frames)
+                    if not ended and self.lost[-1:] == [(frame, frames)]:  # neither end is whole
+                        raise TokenFileError(f"{self.name} is truncated (no end record)")
+                    yield codes
                 return
-            if tag != PACKET:
-                what = (
-                    "is truncated (no end record)" if not tag else f"is corrupted (packet {index})"
-                )
-                raise TokenFileError(f"{self.name} {what}")
-            frames_byte = self._read(1, f"packet {index}")
-            frames = frames_byte[0]
-            per_frame = header.codebook_sizes * header.channels
-            payload = self._read(packed_size(per_frame, frames), f"packet {index}")
-            (crc,) = struct.unpack("<I", self._read(4, f"packet {index}"))
-            if zlib.crc32(tag + frames_byte + payload) != crc:
-                raise TokenFileError(f"{self.name} is corrupted (packet {index} checksum mismatch)")
-            codes = unpack(payload, header.codebook_sizes, frames, header.channels)
-            yield np.transpose(codes, (1, 2, 0))
+            yield codes
             index += 1
+            frame += codes.shape[2]
+
+    def _split_tail(self, tail: bytes) -> tuple[bytes, bytes]:
+        if not tail:
+            raise TokenFileError(f"{self.name} is truncated (no end record)")
+        if self.salvage:  # trust the lengths, not the bytes that give them
+            if len(tail) < END_RECORD_BYTES:
+                raise TokenFileError(f"{self.name} is truncated (no end record)")
+            return tail[:-END_RECORD_BYTES], tail[-END_RECORD_BYTES:]
+        if tail[:1] == END:
+            return b"", tail
+        size = self._record_bytes(tail[1]) if len(tail) > 1 else len(tail) + 1
+        if len(tail) < size + END_RECORD_BYTES:
+            raise TokenFileError(f"{self.name} is truncated (no end record)")
+        return tail[:size], tail[size:]
+
+    def _tail_frames(self, record: bytes) -> int:
+        """Frames of the last packet: its length byte, or (damaged) what its size implies."""
+        if self._record_bytes(record[1]) == len(record):
+            return record[1]
+        fits = [f for f in range(1, MAX_PACKET_FRAMES + 1) if self._record_bytes(f) == len(record)]
+        if not fits:
+            raise TokenFileError(f"{self.name} is corrupted (its last packet has no valid size)")
+        return fits[-1]
+
+    def _packet(self, record: bytes, index: int, frame: int, frames: int) -> np.ndarray:
+        header = self.header
+        (crc,) = struct.unpack("<I", record[-4:])
+        intact = record[:1] == PACKET and record[1] == frames and zlib.crc32(record[:-4]) == crc
+        if intact:
+            try:
+                codes = unpack(record[2:-4], header.codebook_sizes, frames, header.channels)
+                return np.transpose(codes, (1, 2, 0))
+            except TokenFileError:
+                intact = False
+        if not self.salvage:
+            raise TokenFileError(f"{self.name} is corrupted (packet {index} checksum mismatch)")
+        self.lost.append((frame, frames))
+        return np.full((header.channels, header.n_stages, frames), LOST, dtype=np.int64)
+
+    def _end_record(self, end: bytes) -> bool:
+        """Read the end record into `num_samples`; False if it is damaged (salvaging)."""
+        if len(end) > END_RECORD_BYTES:
+            raise TokenFileError(f"{self.name} is corrupted (bytes after the end record)")
+        (crc,) = struct.unpack("<I", end[-4:])
+        if end[:1] == END and zlib.crc32(end[:-4]) == crc:
+            (self.num_samples,) = struct.unpack("<Q", end[1:-4])
+            return True
+        if not self.salvage:
+            raise TokenFileError(f"{self.name} is corrupted (end record checksum mismatch)")
+        return False
 
     def read_all(self) -> np.ndarray:
         """All codes `[channels, n_q, frames]` (and sets `num_samples`)."""

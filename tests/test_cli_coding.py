@@ -1,6 +1,8 @@
 """`codec encode/decode/roundtrip/info/dump`: through typer's runner and as real processes."""
 
 import hashlib
+import io
+import re
 import subprocess
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from typer.testing import CliRunner
 import codec
 from codec.audio import load_audio, save_audio
 from codec.cli.app import app
+from codec.tokens import TokenReader, packed_size
 
 
 @pytest.fixture(scope="module")
@@ -162,16 +165,43 @@ def test_existing_outputs_need_force(tiny_ckpt, tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+def test_a_damaged_packet_is_filled_with_silence_and_reported(tiny_ckpt, tmp_path):
+    src = tmp_path / "x.wav"
+    save_audio(src, tone(16.0, 16000), 16000)  # 3 whole packets of 5.1 s and a short one
+    run("encode", src, "-m", tiny_ckpt)
+    intact = run("decode", tmp_path / "x.tok", "-m", tiny_ckpt, "-o", tmp_path / "intact.wav")
+    assert intact.exit_code == 0 and "warning" not in intact.output
+    data = bytearray((tmp_path / "x.tok").read_bytes())
+    header = TokenReader(io.BytesIO(bytes(data))).header
+    header_end = 4 + 3 + int.from_bytes(data[5:7], "little") + 4
+    packet = 6 + packed_size(header.codebook_sizes, header.frames_per_packet)
+    assert len(data) > header_end + 2 * packet + 13  # at least three packets
+    data[header_end + packet + 10] ^= 0x20  # inside the second packet
+    (tmp_path / "bad.tok").write_bytes(bytes(data))
+    result = subprocess.run(
+        [CODEC, "decode", str(tmp_path / "bad.tok"), "-m", str(tiny_ckpt)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "1 damaged packet(s), silence in their place" in result.stderr
+    seconds = re.search(r"(\d+\.\d+)-(\d+\.\d+) s", result.stderr).groups()
+    start, end = (round(float(t) * 16000) for t in seconds)
+    good, _ = sf.read(tmp_path / "intact.wav", dtype="float32")
+    bad, _ = sf.read(tmp_path / "bad.wav", dtype="float32")
+    assert len(bad) == len(good) and 0 < start < end < len(good)  # length and timing kept
+    np.testing.assert_array_equal(bad[:start], good[:start])  # before the damage: unchanged
+    assert not bad[start:end].any() and bad[end:].any()  # silence, then audio again
+
+
 def test_damaged_and_mismatched_token_files_are_refused(tiny_ckpt, tmp_path):
     src = tmp_path / "x.wav"
     save_audio(src, tone(3.0, 16000), 16000)
     run("encode", src, "-m", tiny_ckpt)
     good = (tmp_path / "x.tok").read_bytes()
-    flipped = bytearray(good)
-    flipped[len(good) // 2] ^= 0x01
     cases = {
         "truncated": good[: len(good) - 30],
-        "corrupted": bytes(flipped),
+        "header checksum mismatch": good[:12] + bytes([good[12] ^ 1]) + good[13:],
         "not a codec token file": b"hello world",
     }
     for message, data in cases.items():

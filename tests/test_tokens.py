@@ -13,12 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codec.tokens import (
+    LOST,
     TokenFileError,
     TokenHeader,
     TokenReader,
     TokenWriter,
     frames_per_packet,
     pack,
+    packed_size,
     unpack,
 )
 
@@ -131,3 +133,61 @@ def test_writer_checks_the_code_shape():
     writer = TokenWriter(io.BytesIO(), header())
     with pytest.raises(ValueError, match="do not match"):
         writer.write(np.zeros((2, 3, 5), dtype=np.int64))
+
+
+def _salvage(data: bytes) -> tuple[TokenReader, np.ndarray]:
+    reader = TokenReader(io.BytesIO(data), "x.tok", salvage=True)
+    return reader, reader.read_all()
+
+
+def _layout(h: TokenHeader, frames: int, size: int) -> list[tuple[int, int, int]]:
+    """(offset, first frame, frames) of each packet of a file of `size` bytes."""
+    per_frame = h.codebook_sizes * h.channels
+    counts = [h.frames_per_packet] * (frames // h.frames_per_packet)
+    counts += [frames % h.frames_per_packet] if frames % h.frames_per_packet else []
+    lengths = [6 + packed_size(per_frame, n) for n in counts]
+    offset = size - 13 - sum(lengths)
+    layout = []
+    for n, length in zip(counts, lengths, strict=True):
+        layout.append((offset, sum(c for _, _, c in layout), n))
+        offset += length
+    return layout
+
+
+@pytest.mark.parametrize("frames", [120, 172])  # a short last packet, and none (86 a packet)
+def test_a_flipped_bit_costs_its_own_packet_only(frames):
+    h = header()
+    codes = np.random.default_rng(2).integers(0, 1000, (1, 3, frames))
+    good = write(h, codes, 320 * frames)
+    for offset, first, count in _layout(h, frames, len(good)):
+        for byte in (0, 1, 7):  # the tag, the frame count, the codes
+            flipped = bytearray(good)
+            flipped[offset + byte] ^= 4
+            reader, got = _salvage(bytes(flipped))
+            assert reader.lost == [(first, count)] and reader.num_samples == 320 * frames
+            lost = slice(first, first + count)
+            assert (got[:, :, lost] == LOST).all()
+            np.testing.assert_array_equal(np.delete(got, lost, 2), np.delete(codes, lost, 2))
+            with pytest.raises(TokenFileError, match="corrupted|truncated"):
+                TokenReader(io.BytesIO(bytes(flipped)), "x.tok").read_all()  # strict: refused
+    flipped = bytearray(good)
+    flipped[-8] ^= 1  # the end record: every packet intact, the length unknown
+    reader, got = _salvage(bytes(flipped))
+    assert reader.lost == [] and reader.num_samples is None
+    np.testing.assert_array_equal(got, codes)
+
+
+def test_random_damage_never_hangs_or_crashes_the_reader():
+    h = header(channels=2)
+    rng = np.random.default_rng(4)
+    good = write(h, rng.integers(0, 1000, (2, 3, 230)), 73_600)
+    for _ in range(300):
+        damaged = bytearray(good)
+        for position in rng.integers(0, len(good), rng.integers(1, 4)):
+            damaged[position] ^= 1 << int(rng.integers(8))
+        for salvage in (False, True):
+            try:
+                got = TokenReader(io.BytesIO(bytes(damaged)), salvage=salvage).read_all()
+            except TokenFileError:
+                continue
+            assert got.shape == (2, 3, 230)  # flips never change the number of frames

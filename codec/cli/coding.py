@@ -111,10 +111,12 @@ def _decode_job(job: Job, model_ref: str | None, force: bool, show_progress: boo
         _progress_bar(show_progress, None, "decode") as progress,
     ):
         if source is not None:
-            decode_file(source, target, load, "stdin", fmt, progress)
+            result = decode_file(source, target, load, "stdin", fmt, progress)
         else:
             with open(job.source, "rb") as stream:
-                decode_file(stream, target, load, job.source, fmt, progress)
+                result = decode_file(stream, target, load, job.source, fmt, progress)
+    if result.damage():
+        typer.echo(f"warning: {job.source}: {result.damage()}", err=True)
     return job.target
 
 
