@@ -46,6 +46,8 @@ WHEELS = [
     "pooch",
     "platformdirs",
     "decorator",
+    "cffi",  # soundfile's binding (found missing by a run in a venv holding only the image's)
+    "pycparser",
 ]
 DEVICE_PYTHON = "3.12"
 
@@ -269,7 +271,7 @@ def remote(args: argparse.Namespace) -> None:
             "--data",
             str(data),
             "--json",
-            str(exp / "bench.json"),
+            str(exp.parent / "bench.json"),  # beside the experiment: the trainer makes it
         ]
         subprocess.run(bench, env=env)
     done = subprocess.run(train, env=env)
@@ -287,9 +289,9 @@ def finish(exp: Path, out: Path) -> None:
     if (exp / "model.ckpt").is_file():
         shutil.copy(exp / "model.ckpt", out / "model.ckpt")
     with tarfile.open(out / "logs.tar.gz", "w:gz") as tar:
-        for name in ("config.yaml", "log", "bench.json"):
-            if (exp / name).exists():
-                tar.add(exp / name, arcname=name)
+        for path in (exp / "config.yaml", exp / "log", exp.parent / "bench.json"):
+            if path.exists():
+                tar.add(path, arcname=path.name)
 
 
 def receive(args: argparse.Namespace) -> None:
