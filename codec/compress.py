@@ -138,6 +138,7 @@ def encode_file(
 
 
 ModelLoader = Callable[[TokenHeader], CodecModel]
+CONCEALMENT_FADE_SECONDS = 0.01  # audio fades out into, and in from, a damaged packet's silence
 
 
 @dataclass
@@ -172,7 +173,8 @@ def decode_file(
     header's `model_hash`. Audio is written as packets arrive, holding back only the last
     frame's worth of samples until the end record gives the exact length. `progress(seconds)`
     is told of each packet decoded. A damaged packet costs its own frames only: they are
-    written as silence, so the output keeps its length and timing, and the result says where.
+    written as silence (faded in and out over 10 ms, no clicks), so the output keeps its
+    length and timing, and the result says where.
     """
     reader = TokenReader(source, name, salvage=True)
     header = reader.header
@@ -186,6 +188,7 @@ def decode_file(
     rate = header.original_sample_rate
     resample = StreamResampler(model.sample_rate, rate, header.channels)
     hold = math.ceil(header.hop_length * rate / model.sample_rate) + 64
+    fade = round(CONCEALMENT_FADE_SECONDS * rate)  # <= hold: the held-back audio can fade
     pending = np.zeros((header.channels, 0), dtype=np.float32)
     written = 0
     with (
@@ -193,14 +196,24 @@ def decode_file(
         torch.inference_mode(),
         model.streaming(batch_size=header.channels),
     ):
+        was_lost = False
         for codes in reader.packets():
-            if codes.size and codes[0, 0, 0] == LOST:  # a damaged packet: silence, same length
+            lost = bool(codes.size) and codes[0, 0, 0] == LOST
+            if lost:  # a damaged packet: silence of the same length
                 audio = np.zeros((header.channels, codes.shape[2] * header.hop_length), np.float32)
             else:
                 audio = model.decode(torch.from_numpy(codes).to(device))[:, 0].cpu().numpy()
             if progress:
                 progress(codes.shape[2] / header.frame_rate)
-            pending = np.concatenate([pending, resample(audio)], axis=1)
+            audio = resample(audio)
+            if lost and not was_lost:  # fade the audio held back out, into the silence
+                n = min(fade, pending.shape[1])
+                pending[:, pending.shape[1] - n :] *= np.linspace(1, 0, n, dtype=np.float32)
+            if was_lost and not lost:  # and the audio after it back in
+                n = min(fade, audio.shape[1])
+                audio[:, :n] *= np.linspace(0, 1, n, dtype=np.float32)
+            was_lost = lost
+            pending = np.concatenate([pending, audio], axis=1)
             if pending.shape[1] > hold:
                 out.write(pending[:, :-hold])
                 written += pending.shape[1] - hold

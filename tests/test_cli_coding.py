@@ -190,8 +190,12 @@ def test_a_damaged_packet_is_filled_with_silence_and_reported(tiny_ckpt, tmp_pat
     good, _ = sf.read(tmp_path / "intact.wav", dtype="float32")
     bad, _ = sf.read(tmp_path / "bad.wav", dtype="float32")
     assert len(bad) == len(good) and 0 < start < end < len(good)  # length and timing kept
-    np.testing.assert_array_equal(bad[:start], good[:start])  # before the damage: unchanged
+    fade = 160  # 10 ms: the audio fades out into the silence and back in after it
+    np.testing.assert_array_equal(bad[: start - fade], good[: start - fade])  # unchanged before
+    edge = bad[start - fade : start]
+    assert abs(edge[-1]) < 0.01 * np.abs(good).max() and np.abs(edge).max() > 0  # no click
     assert not bad[start:end].any() and bad[end:].any()  # silence, then audio again
+    assert abs(bad[end]) <= 0.01 * np.abs(good).max()  # and back in from zero
 
 
 def test_damaged_and_mismatched_token_files_are_refused(tiny_ckpt, tmp_path):
