@@ -218,7 +218,7 @@ class Trainer:
                 self.writer.add_scalar(key, value, self.step)
 
     # ---- one step ----------------------------------------------------------------------------
-    def train_step(self, wav: Tensor) -> dict[str, float]:
+    def train_step(self, wav: Tensor) -> dict[str, Tensor | float]:
         """One optimisation step on `[B, 1, T]`; the networks run under bf16 autocast on CUDA
         (`train.amp`), spectrogram losses and STFTs in fp32. Phases are timed by `self.timer`."""
         w = self.cfg.train.losses
