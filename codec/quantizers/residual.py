@@ -99,10 +99,11 @@ class ResidualQuantizer(nn.Module):
             residual = residual - result.z
             total = total + result.z * (i < active).to(x.dtype)[:, None, None]
             codes.append(result.codes)
-            energies.append(residual.float().pow(2).mean() / energy.clamp_min(1e-12))
             for name, loss in result.losses.items():
                 losses[name] = losses.get(name, 0.0) + loss
             stats.update({f"stage{i}/{name}": value for name, value in result.stats.items()})
+            if self.refine_loss or stage.quantizer.report_stats:  # not on the hot path otherwise
+                energies.append(residual.float().pow(2).mean() / energy.clamp_min(1e-12))
             if stage.quantizer.report_stats:
                 stats[f"stage{i}/residual_energy"] = float(energies[-1].detach())
         if self.refine_loss:
