@@ -408,8 +408,8 @@ class Trainer:
                 )
             if self.step % cfg.valid_every == 0:
                 self.report_validation()
-            if self.step % cfg.checkpoint_every == 0 and self.step < cfg.max_steps:
-                self.checkpoint()
+            if self.step % cfg.checkpoint_every == 0 and self.step < cfg.max_steps and not stop:
+                self.checkpoint()  # the last step's checkpoint is `finish`'s
         bar.close()
         self.model.quantizer.report_stats(True)
         if self.step < cfg.max_steps:
