@@ -19,9 +19,11 @@ import torch
 
 from codec.audio import AudioReader, AudioSource, AudioWriter, StreamResampler
 from codec.conv import folded_state_dict
+from codec.entropy import SCHEME, EntropyModel
 from codec.model import CodecModel
 from codec.tokens import (
     LOST,
+    MAX_PAYLOAD,
     TokenFileError,
     TokenHeader,
     TokenReader,
@@ -95,13 +97,21 @@ def encode_file(
     n_stages: int | None = None,
     name: str | None = None,
     progress: Progress | None = None,
+    fixed_rate: bool = False,
 ) -> EncodeResult:
-    """Encode an audio file (path or binary stream) into a token file written to `target`;
-    `progress(seconds)` is told of each block of audio read."""
+    """Encode an audio file (path or binary stream) into a token file written to `target`:
+    entropy-coded (format version 3) when the model has entropy tables and not `fixed_rate`,
+    else fixed-rate (version 2). The codes are the same either way. `progress(seconds)` is told
+    of each block of audio read."""
     reader = AudioReader(source, name)
     n = model.num_stages if n_stages is None else n_stages
     sizes = model.quantizer.codebook_sizes[:n]
     device = next(model.parameters()).device
+    entropy = None if fixed_rate else model.entropy
+    packet_frames = frames_per_packet(sizes, reader.channels, model.frame_rate)
+    if entropy is not None:
+        while entropy.max_payload(packet_frames, reader.channels, n) > MAX_PAYLOAD:
+            packet_frames -= 1
     header = TokenHeader(
         model=model_name,
         model_hash=weights_hash(model),
@@ -110,9 +120,11 @@ def encode_file(
         codebook_sizes=sizes,
         original_sample_rate=reader.sample_rate,
         channels=reader.channels,
-        frames_per_packet=frames_per_packet(sizes, reader.channels, model.frame_rate),
+        frames_per_packet=packet_frames,
+        entropy_hash=None if entropy is None else entropy.hash,
+        entropy_scheme=0 if entropy is None else SCHEME,
     )
-    writer = TokenWriter(target, header)
+    writer = TokenWriter(target, header, entropy)
     resample = StreamResampler(reader.sample_rate, model.sample_rate, reader.channels)
     chunks = _FixedChunks(MODEL_CHUNK_FRAMES * model.hop_length)
     num_samples = frames = 0
@@ -184,6 +196,7 @@ def decode_file(
             f"{name} was made by model {header.model!r} (weights {header.model_hash}), "
             "and the model given has other weights"
         )
+    reader.entropy = _entropy_for(model, header, name)
     device = next(model.parameters()).device
     rate = header.original_sample_rate
     resample = StreamResampler(model.sample_rate, rate, header.channels)
@@ -228,3 +241,42 @@ def decode_file(
         out.write(np.pad(last, ((0, 0), (0, total - written - last.shape[1]))))
     lost = [(f / header.frame_rate, (f + n) / header.frame_rate) for f, n in reader.lost]
     return DecodeResult(header, lost, reader.num_samples is not None)
+
+
+def _entropy_for(model: CodecModel, header: TokenHeader, name: str) -> EntropyModel | None:
+    """The entropy tables a file needs from `model` (None for fixed-rate files)."""
+    if header.version < 3:
+        return None
+    if model.entropy is None:
+        raise TokenFileError(
+            f"{name} is entropy-coded, and model {header.model!r} as loaded has no entropy "
+            "tables: use the checkpoint that wrote it"
+        )
+    return model.entropy
+
+
+def read_codes(
+    path: str | Path, model: CodecModel | None = None
+) -> tuple[TokenHeader, np.ndarray, int | None]:
+    """Header, all codes `[channels, n_q, frames]` and sample count of a token file, read
+    strictly (any damage is a TokenFileError). An entropy-coded file is read with `model`'s
+    tables, or, without one, those of the zoo model its header names."""
+    with open(path, "rb") as stream:
+        reader = TokenReader(stream, str(path))
+        if reader.header.version >= 3:
+            if model is None:
+                model = _zoo_model(reader.header, str(path))
+            reader.entropy = _entropy_for(model, reader.header, str(path))
+        codes = reader.read_all()
+    return reader.header, codes, reader.num_samples
+
+
+def _zoo_model(header: TokenHeader, name: str) -> CodecModel:
+    from codec.zoo import MODELS, load_model, resolve
+
+    if resolve(header.model) not in MODELS:
+        raise TokenFileError(
+            f"{name} was made with model {header.model!r}, which is not in the model zoo: "
+            "pass --model with that checkpoint"
+        )
+    return load_model(header.model)

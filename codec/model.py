@@ -18,6 +18,7 @@ from codec.config import ModelConfig, apply_overrides, from_dict, load_preset
 from codec.conv import StreamingConv1d, StreamingConvTranspose1d, folded_state_dict, set_weight_norm
 from codec.decoder import SEANetDecoder
 from codec.encoder import SEANetEncoder
+from codec.entropy import EntropyModel
 from codec.quantizers import build_quantizer
 from codec.streaming import StreamingModule
 
@@ -40,7 +41,8 @@ class CodecModel(StreamingModule):
     """Audio `[B, 1, T]` at `sample_rate` <-> codes `[B, n_q, frames]` at `frame_rate`.
 
     Inside `with model.streaming(batch_size):`, `encode` and `decode` take consecutive chunks of
-    any length and return what those chunks complete: the same codes and audio as offline.
+    any length and return what those chunks complete: the codes and audio of offline
+    processing, to float rounding (which, rarely, tips a code at a near-tie).
     """
 
     def __init__(self, cfg: ModelConfig, name: str | None = None) -> None:
@@ -50,6 +52,7 @@ class CodecModel(StreamingModule):
         self.encoder = SEANetEncoder(cfg)
         self.quantizer = build_quantizer(cfg.quantizer, cfg.latent_dim)
         self.decoder = SEANetDecoder(cfg)
+        self.entropy: EntropyModel | None = None  # fitted by `fit_entropy`, saved with the model
 
     @property
     def sample_rate(self) -> int:
@@ -118,6 +121,15 @@ class CodecModel(StreamingModule):
         rows = torch.cat([z.transpose(0, 1).reshape(z.shape[1], -1) for z in latents], dim=1)
         self.quantizer.compile_codebooks(rows[None])
 
+    @torch.no_grad()
+    def fit_entropy(self, wavs: Iterable[Tensor]) -> EntropyModel:
+        """Fit the entropy-coding tables (`codec.entropy`) on the codes of `wavs` (each
+        `[B, 1, T]`, every example an utterance), at every stage; sets and returns them."""
+        device = next(self.parameters()).device
+        codes = (row.cpu().numpy() for wav in wavs for row in self.encode(wav.to(device)))
+        self.entropy = EntropyModel.fit(self.quantizer.digit_radices, codes)
+        return self.entropy
+
     def set_weight_norm(self, enabled: bool) -> None:
         """Add (training) or fold away (inference, faster) weight norm; outputs do not change."""
         for module in self.modules():
@@ -140,6 +152,8 @@ class CodecModel(StreamingModule):
                 for k, v in folded_state_dict(self).items()
             },
         }
+        if self.entropy is not None:
+            checkpoint["entropy"] = self.entropy.state()
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
         torch.save(checkpoint, tmp)
@@ -163,6 +177,8 @@ class CodecModel(StreamingModule):
         model = cls(from_dict(ModelConfig, checkpoint["config"]), checkpoint["name"])
         model.set_weight_norm(False)
         model.load_state_dict(checkpoint["state_dict"])
+        if "entropy" in checkpoint:
+            model.entropy = EntropyModel.from_state(checkpoint["entropy"])
         return model.eval()
 
 

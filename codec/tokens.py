@@ -2,15 +2,17 @@
 
 Layout (little-endian; `docs/token-format.md` is the reference):
   magic b"CDCT", u8 format version, u16 header length, header, u32 CRC32 of the header
-  (version 2: a packed binary header of about 45 bytes; version 1, still read: JSON);
-  packets, each: b"P", u8 frames, the packed codes, u32 CRC32 of tag..codes;
-  end: b"E", u64 samples per channel at the original rate, u32 CRC32 of tag..samples.
-The codes of a packet, frame by frame, channel by channel, stage by stage, are one mixed-radix
-number (first digit least significant) written in the fewest whole bytes.
+  (a packed binary header of about 45 bytes, 54 in version 3; version 1, still read: JSON);
+  version 3 (entropy-coded) packets: b"P", u16 sequence number, u8 frames, u16 payload size,
+  the payload (`codec.entropy`), u32 CRC32 of tag..payload; end: b"E", u64 samples per channel
+  at the original rate, u32 frames, u32 CRC32 of tag..frames;
+  version 2 (fixed-rate) packets: b"P", u8 frames, the codes as one mixed-radix number (first
+  digit least significant) in the fewest whole bytes, u32 CRC32; end: b"E", u64 samples, CRC.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import struct
@@ -21,8 +23,10 @@ from typing import BinaryIO
 
 import numpy as np
 
+from codec.entropy import EntropyCodingError, EntropyModel
+
 MAGIC = b"CDCT"
-VERSION = 2
+VERSION = 3  # the newest this module reads; it writes 3 with entropy tables, 2 without
 # version 2 header: model name (u8 length + UTF-8), 8-byte weights hash, then these fields,
 # then one u16 alphabet size per stage
 HEADER_FIELDS = struct.Struct("<IHIBBB")  # sample_rate hop orig_rate channels frames n_stages
@@ -32,6 +36,9 @@ MIN_PACKET_BYTES = 320  # keeps per-packet framing (6 bytes) under 2% of the pay
 MAX_PACKET_FRAMES = 255
 END_RECORD_BYTES = 13  # b"E", u64 samples, u32 CRC
 PACKET_FRAMING = 6  # b"P", u8 frames, ..., u32 CRC
+CODED_PACKET = struct.Struct("<cHBH")  # version 3: b"P", sequence, frames, payload size
+CODED_END = struct.Struct("<cQI")  # version 3: b"E", samples, frames
+MAX_PAYLOAD = 0xFFFF
 LOST = -1  # the code of every frame of a damaged packet, when a reader salvages
 
 
@@ -51,13 +58,20 @@ class TokenHeader:
     original_sample_rate: int
     channels: int
     frames_per_packet: int
+    entropy_hash: str | None = None  # version 3: the entropy tables that coded the packets
+    entropy_scheme: int = 0
 
     @property
     def n_stages(self) -> int:
         return len(self.codebook_sizes)
 
+    @property
+    def version(self) -> int:
+        return 2 if self.entropy_hash is None else 3
+
     def to_bytes(self) -> bytes:
-        """The version-2 binary header."""
+        """The binary header (version 2, and version 3 with the entropy tables' scheme and
+        hash after it)."""
         name = self.model.encode()
         if len(name) > 255:
             raise ValueError(f"model name {self.model[:40]!r}... is over 255 bytes")
@@ -72,24 +86,35 @@ class TokenHeader:
             self.n_stages,
         )
         sizes = struct.pack(f"<{self.n_stages}H", *self.codebook_sizes)
-        return bytes([len(name)]) + name + bytes.fromhex(self.model_hash) + fields + sizes
+        coding = b""
+        if self.entropy_hash is not None:
+            coding = bytes([self.entropy_scheme]) + bytes.fromhex(self.entropy_hash)
+        return bytes([len(name)]) + name + bytes.fromhex(self.model_hash) + fields + sizes + coding
 
     @classmethod
     def from_bytes(cls, data: bytes, version: int) -> TokenHeader:
-        """Parse a header of format `version` (2: binary, 1: JSON); ValueError if malformed."""
+        """Parse a header of format `version` (2, 3: binary, 1: JSON); ValueError if
+        malformed."""
         if version == 1:
             return cls(**json.loads(data))
-        if version != 2:
+        if version not in (2, 3):
             raise ValueError(f"unknown format version {version}")
         end = 1 + data[0]
         model = data[1:end].decode()
         model_hash = data[end : end + 8].hex()
         rate, hop, original, channels, frames, n = HEADER_FIELDS.unpack_from(data, end + 8)
         start = end + 8 + HEADER_FIELDS.size
-        if len(data) != start + 2 * n:
+        coding = 9 if version == 3 else 0
+        if len(data) != start + 2 * n + coding:
             raise ValueError("header length does not match its fields")
         sizes = list(struct.unpack_from(f"<{n}H", data, start))
-        return cls(model, model_hash, rate, hop, sizes, original, channels, frames)
+        header = cls(model, model_hash, rate, hop, sizes, original, channels, frames)
+        if version == 3:
+            scheme, digest = data[start + 2 * n], data[start + 2 * n + 1 :].hex()
+            header = dataclasses.replace(header, entropy_hash=digest, entropy_scheme=scheme)
+        if frames == 0:
+            raise ValueError("no frames per packet")
+        return header
 
     @property
     def frame_rate(self) -> float:
@@ -141,14 +166,25 @@ def unpack(data: bytes, radices: list[int], frames: int, channels: int) -> np.nd
 
 
 class TokenWriter:
-    """Writes a header, then codes as they come, in packets; `close` writes the end record."""
+    """Writes a header, then codes as they come, in packets; `close` writes the end record.
 
-    def __init__(self, stream: BinaryIO, header: TokenHeader) -> None:
+    A header with an `entropy_hash` makes a version-3 file, coded with `entropy` (the tables
+    of that hash); without one, a version-2 fixed-rate file."""
+
+    def __init__(
+        self, stream: BinaryIO, header: TokenHeader, entropy: EntropyModel | None = None
+    ) -> None:
+        if header.entropy_hash is not None and (
+            entropy is None or entropy.hash != header.entropy_hash
+        ):
+            raise ValueError("a version-3 header needs the entropy tables it names")
         self.stream = stream
         self.header = header
+        self.entropy = entropy if header.entropy_hash is not None else None
         self._pending: list[np.ndarray] = []  # [frames, channels, n_q] blocks not yet written
+        self._packets = self._frames = 0
         payload = header.to_bytes()
-        stream.write(MAGIC + struct.pack("<BH", VERSION, len(payload)) + payload)
+        stream.write(MAGIC + struct.pack("<BH", header.version, len(payload)) + payload)
         stream.write(struct.pack("<I", zlib.crc32(payload)))
 
     def write(self, codes: np.ndarray) -> None:
@@ -169,14 +205,26 @@ class TokenWriter:
         if rest.shape[0]:
             self._write_packet(rest)
         self._pending = []
-        record = END + struct.pack("<Q", num_samples)
+        if self.entropy is None:
+            record = END + struct.pack("<Q", num_samples)
+        else:
+            record = CODED_END.pack(END, num_samples, self._frames)
         self.stream.write(record + struct.pack("<I", zlib.crc32(record)))
 
     def _write_packet(self, codes: np.ndarray) -> None:
-        record = (
-            PACKET + struct.pack("<B", codes.shape[0]) + pack(codes, self.header.codebook_sizes)
-        )
+        """Codes `[frames, channels, n_q]`."""
+        frames = codes.shape[0]
+        if self.entropy is None:
+            record = PACKET + struct.pack("<B", frames) + pack(codes, self.header.codebook_sizes)
+        else:
+            payload = self.entropy.encode(codes)
+            if len(payload) > MAX_PAYLOAD:
+                raise ValueError("a packet's payload is over 64 KiB: use fewer frames a packet")
+            sequence = self._packets & 0xFFFF
+            record = CODED_PACKET.pack(PACKET, sequence, frames, len(payload)) + payload
         self.stream.write(record + struct.pack("<I", zlib.crc32(record)))
+        self._packets += 1
+        self._frames += frames
 
 
 class TokenReader:
@@ -189,14 +237,24 @@ class TokenReader:
     None. A damaged header or a truncated file (its last packet and end record both broken) is
     an error either way.
 
-    Every packet but the last holds `frames_per_packet` frames, so packet k starts at a known
-    offset: a flipped bit costs its own packet only, even one in a packet's length byte.
+    Versions 1 and 2: every packet but the last holds `frames_per_packet` frames, so packet k
+    starts at a known offset: a flipped bit costs its own packet only, even one in a packet's
+    length byte. Version 3 (entropy-coded, packets of varying size) needs `entropy`, the tables
+    the header names; its packets carry sequence numbers, so after a damaged one the reader
+    finds the next intact packet by its checksum and knows how many frames were lost.
     """
 
-    def __init__(self, stream: BinaryIO, name: str = "token file", salvage: bool = False) -> None:
+    def __init__(
+        self,
+        stream: BinaryIO,
+        name: str = "token file",
+        salvage: bool = False,
+        entropy: EntropyModel | None = None,
+    ) -> None:
         self.stream = stream
         self.name = name
         self.salvage = salvage
+        self.entropy = entropy
         self.num_samples: int | None = None
         self.lost: list[tuple[int, int]] = []
         self.header = self._read_header()
@@ -245,6 +303,18 @@ class TokenReader:
 
     def packets(self) -> Iterator[np.ndarray]:
         """Codes `[channels, n_q, frames]` of each packet, in order."""
+        if self.header.version == 3:
+            yield from self._coded_packets(decode=True)
+        else:
+            yield from self._fixed_rate_packets()
+
+    def count_frames(self) -> int:
+        """Read to the end, checking every record, without decoding codes; the frame count."""
+        if self.header.version == 3:
+            return sum(codes.shape[2] for codes in self._coded_packets(decode=False))
+        return sum(codes.shape[2] for codes in self._fixed_rate_packets())
+
+    def _fixed_rate_packets(self) -> Iterator[np.ndarray]:
         full = self._record_bytes(self.header.frames_per_packet)
         buffer, index, frame = b"", 0, 0
         while True:
@@ -316,9 +386,218 @@ class TokenReader:
             raise TokenFileError(f"{self.name} is corrupted (end record checksum mismatch)")
         return False
 
+    def _coded_packets(self, decode: bool) -> Iterator[np.ndarray]:
+        """Version 3. Without `decode`, each packet comes out as zeros of its shape."""
+        header = self.header
+        if decode and self.entropy is None:
+            raise TokenFileError(f"{self.name} is entropy-coded: reading it needs its model")
+        if decode and self.entropy.hash != header.entropy_hash:
+            raise TokenFileError(
+                f"{self.name} was coded with entropy tables {header.entropy_hash}, and the model "
+                f"given has tables {self.entropy.hash}"
+            )
+        records = _CodedRecords(self.stream, header.frames_per_packet, self._max_payload())
+        expected = frame = 0  # the next packet's number and first frame
+        while True:
+            found = records.here(expected)
+            if found is None or (found.tag == PACKET and found.index != expected):
+                if not self.salvage:
+                    raise TokenFileError(f"{self.name} is {records.damage(expected)}")
+                found = records.resync(expected)
+                if found is None:
+                    if not records.damaged_end():
+                        raise TokenFileError(f"{self.name} is truncated (no end record)")
+                    return  # the end record alone is damaged: the length stays unknown
+                if found.tag == PACKET:
+                    lost = (found.index - expected) * header.frames_per_packet
+                    yield from self._lost(frame, lost)
+                    frame, expected = frame + lost, found.index
+            if found.tag == END:
+                wrong = found.frames < frame or (found.frames > frame and not self.salvage)
+                if wrong or abs(found.frames - self._frames_for(found.samples)) > 1:
+                    raise TokenFileError(f"{self.name} is corrupted (its frame count is wrong)")
+                yield from self._lost(frame, found.frames - frame)
+                self.num_samples = found.samples
+                return
+            if decode:
+                codes = self._decoded(found.payload, found.frames)
+                yield from [codes] if codes is not None else self._lost(frame, found.frames)
+            else:
+                yield np.zeros((header.channels, header.n_stages, found.frames), dtype=np.int64)
+            records.accept(found)
+            expected += 1
+            frame += found.frames
+
+    def _decoded(self, payload: bytes, frames: int) -> np.ndarray | None:
+        """A packet's codes `[C, n_q, frames]`; None (salvaging) if they do not decode."""
+        header = self.header
+        try:
+            codes = self.entropy.decode(payload, frames, header.channels, header.n_stages)
+        except EntropyCodingError as error:
+            if not self.salvage:
+                raise TokenFileError(f"{self.name} is corrupted ({error})") from error
+            return None
+        if (codes >= np.array(header.codebook_sizes)).any():
+            if not self.salvage:
+                raise TokenFileError(f"{self.name} is corrupted (codes out of range)")
+            return None
+        return np.transpose(codes, (1, 2, 0))
+
+    def _lost(self, frame: int, frames: int | None) -> Iterator[np.ndarray]:
+        """`LOST` codes for `frames` frames from `frame` (nothing for 0 or None), in blocks of
+        at most a packet, so memory stays bounded however much was lost."""
+        if frames:
+            self.lost.append((frame, frames))
+            header = self.header
+            for start in range(0, frames, header.frames_per_packet):
+                n = min(header.frames_per_packet, frames - start)
+                yield np.full((header.channels, header.n_stages, n), LOST, dtype=np.int64)
+
+    def _frames_for(self, samples: int) -> int:
+        """Frames that code `samples` samples at the original rate (to within one)."""
+        header = self.header
+        model_samples = samples * header.sample_rate / header.original_sample_rate
+        return math.ceil(model_samples / header.hop_length)
+
+    def _max_payload(self) -> int:
+        """The most bytes a packet's payload can take (each symbol moves at most one word)."""
+        if self.entropy is not None:
+            return self.entropy.max_payload(
+                self.header.frames_per_packet, self.header.channels, self.header.n_stages
+            )
+        return MAX_PAYLOAD
+
     def read_all(self) -> np.ndarray:
         """All codes `[channels, n_q, frames]` (and sets `num_samples`)."""
         blocks = list(self.packets())
         if not blocks:
             return np.zeros((self.header.channels, self.header.n_stages, 0), dtype=np.int64)
         return np.concatenate(blocks, axis=2)
+
+
+@dataclass(frozen=True)
+class _Record:
+    """A version-3 record whose checksum holds."""
+
+    tag: bytes  # PACKET or END
+    offset: int  # in the stream, from the first byte after the header
+    size: int  # bytes, checksum included
+    index: int = 0  # a packet's number (its 16-bit sequence number, unwrapped)
+    frames: int = 0
+    payload: bytes = b""
+    samples: int = 0  # the end record's
+
+
+class _CodedRecords:
+    """The records of a version-3 stream: the one at the current offset, or (after damage) the
+    next intact one, found by its checksum. Holds only a window of the stream in memory.
+
+    A packet of fewer than `frames_per_packet` frames counts only where the end record (or,
+    damaged, its length of bytes) follows it, and the end record only where nothing follows."""
+
+    def __init__(self, stream: BinaryIO, frames_per_packet: int, max_payload: int) -> None:
+        self.stream = stream
+        self.frames_per_packet = frames_per_packet
+        self.max_payload = max_payload
+        self.max_packet = CODED_PACKET.size + max_payload + 4
+        self.buffer = bytearray()
+        self.base = 0  # stream offset of buffer[0]
+        self.offset = 0  # where the next record should start
+        self.eof = False
+
+    def _fill(self, end: int) -> None:
+        """Read until the buffer reaches stream offset `end`, or the stream ends."""
+        while not self.eof and self.base + len(self.buffer) < end:
+            more = self.stream.read(max(end - self.base - len(self.buffer), 1 << 16))
+            self.eof = not more
+            self.buffer += more
+
+    def _bytes(self, start: int, size: int) -> bytes:
+        self._fill(start + size)
+        return bytes(self.buffer[start - self.base : start - self.base + size])
+
+    def _end_at(self, at: int) -> _Record | None:
+        record = self._bytes(at, CODED_END.size + 4)
+        if len(record) < CODED_END.size + 4 or record[:1] != END:
+            return None
+        if zlib.crc32(record[:-4]) != struct.unpack("<I", record[-4:])[0]:
+            return None
+        _, samples, frames = CODED_END.unpack(record[:-4])
+        return _Record(END, at, len(record), frames=frames, samples=samples)
+
+    def _packet_at(self, at: int, expected: int) -> _Record | None:
+        head = self._bytes(at, CODED_PACKET.size)
+        if len(head) < CODED_PACKET.size or head[:1] != PACKET:
+            return None
+        _, sequence, frames, size = CODED_PACKET.unpack(head)
+        if not 1 <= frames <= self.frames_per_packet or size > self.max_payload:
+            return None
+        record = self._bytes(at, CODED_PACKET.size + size + 4)
+        if len(record) < CODED_PACKET.size + size + 4:
+            return None
+        if zlib.crc32(record[:-4]) != struct.unpack("<I", record[-4:])[0]:
+            return None
+        index = expected + ((sequence - expected) & 0xFFFF)
+        packet = _Record(PACKET, at, len(record), index, frames, record[CODED_PACKET.size : -4])
+        after = at + len(record)
+        if frames < self.frames_per_packet and not self._ends_at(after):
+            return None  # a short packet is the last one
+        return packet
+
+    def _ends_at(self, at: int) -> bool:
+        """Whether an end record follows at `at`, or (damaged) just its length of bytes."""
+        self._fill(at + CODED_END.size + 5)
+        return (
+            self._end_at(at) is not None or self.base + len(self.buffer) == at + CODED_END.size + 4
+        )
+
+    def _record_at(self, at: int, expected: int) -> _Record | None:
+        record = self._packet_at(at, expected) or self._end_at(at)
+        if record is not None and record.tag == END:
+            self._fill(at + record.size + 1)
+            if self.base + len(self.buffer) > at + record.size:
+                return None  # bytes after the end record
+        return record
+
+    def here(self, expected: int) -> _Record | None:
+        return self._record_at(self.offset, expected)
+
+    def accept(self, record: _Record) -> None:
+        """Move past `record`, and drop what lies before it from memory."""
+        self.offset = record.offset + record.size
+        del self.buffer[: self.offset - self.base]
+        self.base = self.offset
+
+    def resync(self, expected: int) -> _Record | None:
+        """The next intact packet numbered `expected` or later, or the end record, searched
+        from the byte after the current offset; None if there is none."""
+        at = self.offset + 1
+        while True:
+            self._fill(at + self.max_packet + CODED_END.size + 5)
+            if at >= self.base + len(self.buffer):
+                return None
+            hits = [self.buffer.find(tag, at - self.base) for tag in (PACKET, END)]
+            hits = [i for i in hits if i >= 0]
+            if not hits:
+                at = self.base + len(self.buffer)
+                continue
+            at = self.base + min(hits)
+            record = self._record_at(at, expected)
+            if record is not None and (record.tag == END or record.index >= expected):
+                self.offset = at
+                return record
+            at += 1
+
+    def damaged_end(self) -> bool:
+        """Whether what follows the current offset has exactly an end record's length."""
+        return self._ends_at(self.offset)
+
+    def damage(self, expected: int) -> str:
+        """What is wrong at the current offset, for an error message."""
+        if self._end_at(self.offset) is not None:
+            return "corrupted (bytes after the end record)"
+        self._fill(self.offset + self.max_packet + CODED_END.size + 5)
+        stream_end = self.base + len(self.buffer)
+        if self.eof and self._end_at(max(stream_end - CODED_END.size - 4, 0)) is None:
+            return "truncated (no end record)"
+        return f"corrupted (packet {expected} checksum mismatch)"

@@ -101,7 +101,7 @@ if run_stage 6; then
       [ -f "$dir/scores/.done" ] && continue
       log 6 "scoring $dir"
       codec eval "dump/$set/wav.scp" "$dir/wav.scp" --out "$dir/scores" --jobs "$nj" > /dev/null
-      codec eval --tokens "$dir/tokens" --out "$dir/scores" > /dev/null
+      codec eval --tokens "$dir/tokens" --model "$exp/final.ckpt" --out "$dir/scores" > /dev/null
       touch "$dir/scores/.done"
     done
   done

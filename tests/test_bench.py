@@ -9,17 +9,20 @@ from helpers import DATA
 from typer.testing import CliRunner
 
 import codec
+from codec.audio import load_audio
 from codec.cli.app import app
 from codec.eval.baselines import BaselineToolMissing, baselines, require
 
 
 def test_bench_end_to_end(tmp_path):
     torch.manual_seed(0)
-    codec.build_model("tiny").save(tmp_path / "m.ckpt")
+    model = codec.build_model("tiny").eval()
     audio = tmp_path / "audio"
     audio.mkdir()
     for name in ("speech_en.flac", "speech_en2.flac"):
         shutil.copy(DATA / name, audio / name)
+    model.fit_entropy([torch.from_numpy(load_audio(p, 16000)[0])[:, None] for p in audio.iterdir()])
+    model.save(tmp_path / "m.ckpt")
     result = CliRunner().invoke(
         app,
         [
@@ -46,6 +49,7 @@ def test_bench_end_to_end(tmp_path):
             "codec",
             "setting",
             "kbps",
+            "fixed_rate_kbps",
             "pesq_wb",
             "pesq_nb",
             "stoi",
@@ -54,6 +58,10 @@ def test_bench_end_to_end(tmp_path):
             "rtf",
         }
         assert row["rtf"] > 0
+        if row["codec"] == "codec":  # entropy-coded files, the fixed-rate rate beside them
+            assert 0 < row["kbps"] < row["fixed_rate_kbps"]
+        else:
+            assert row["fixed_rate_kbps"] == row["kbps"]
     by = {(r["codec"], r["setting"]): r for r in rows}
     # measured from file sizes: Codec2 files are headerless, Opus files carry Ogg framing
     assert by[("codec2", "3200")]["kbps"] == pytest.approx(3.2, rel=0.03)
@@ -71,7 +79,8 @@ def test_bench_end_to_end(tmp_path):
     assert command["rtf"] == pytest.approx(
         (command["encode_seconds"] + command["decode_seconds"]) / command["audio_seconds"]
     )
-    assert "process start-up included" in markdown
+    assert "process start-up included" in markdown and "fixed-rate files: RTF" in markdown
+    assert command["fixed_rate_rtf"] > 0
 
 
 def test_missing_tools_are_named_with_the_install_command(monkeypatch):

@@ -101,3 +101,4 @@ def test_token_usage_report(tmp_path):
         50 * sum(s["entropy_bits"] for s in report["stages"]) / 1000
     )
     assert report["ideal_kbps"] <= report["nominal_kbps"] + 1e-9
+    assert report["actual_kbps"] > report["nominal_kbps"]  # fixed-rate files, with framing

@@ -116,6 +116,8 @@ def test_training_writes_a_usable_model_config_and_logs(corpus, tmp_path):
     assert list((out / "tensorboard").iterdir())
     model = codec.load_model(out / "model.ckpt")
     assert model.encode(torch.zeros(1, 1, 640)).shape == (1, 2, 2)
+    assert model.entropy is not None and model.entropy.num_stages == 2  # fitted at the end
+    assert f"entropy tables {model.entropy.hash} fitted" in log
     # a training checkpoint gives the same model, built from the experiment's config.yaml
     from_step = model_from_checkpoint(out / "checkpoints" / "step00000006.pt")
     wav = 0.1 * torch.randn(1, 1, 3200)

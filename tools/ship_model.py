@@ -1,9 +1,12 @@
-"""Copy a trained model into the package as a versioned zoo model (fp16 weights).
+"""Copy a trained model into the package as a versioned zoo model (fp16 weights, entropy tables).
 
-Usage: python tools/ship_model.py CHECKPOINT NAME
+Usage: python tools/ship_model.py CHECKPOINT NAME [--data TRAIN_DATA_DIR]
 
 CHECKPOINT is a `model.ckpt` written by `codec train`, or one of its training checkpoints
-(EXP/checkpoints/stepN.pt, built with EXP/config.yaml).
+(EXP/checkpoints/stepN.pt, built with EXP/config.yaml). With --data (the Kaldi data directory
+the model was trained on), the entropy-coding tables are fitted on its codes, at the shipped
+(fp16) weights; without it the checkpoint's own tables are kept (`codec train` fits them at its
+end), and a checkpoint without tables is refused: a shipped model writes entropy-coded files.
 
 Writes codec/models/NAME.ckpt and prints its size and how far fp16 moves the output on the
 demo sample. Then register NAME in codec/zoo.py (and point `default` at it) and describe it in
@@ -13,12 +16,14 @@ docs/models.md.
 from __future__ import annotations
 
 import argparse
+import random
 from pathlib import Path
 
 import torch
 
 import codec
 from codec.audio import load_audio
+from codec.data.kaldi import load_utterance, read_data_dir
 from codec.train.checkpoint import model_from_checkpoint
 from codec.zoo import MODEL_DIR
 
@@ -26,10 +31,26 @@ SAMPLE = Path(__file__).parents[1] / "tests" / "data" / "speech_fr.flac"
 LIMIT_MB = 20.0
 
 
+def training_audio(data: Path, rate: int, max_seconds: float):
+    """Utterances `[C, 1, T]` of a data directory in a fixed shuffled order, up to a budget."""
+    utterances = read_data_dir(data)
+    used = 0.0
+    for utt in random.Random(0).sample(utterances, len(utterances)):
+        if used >= max_seconds:
+            return
+        wav = load_utterance(utt, rate)
+        used += wav.shape[1] / rate
+        yield torch.from_numpy(wav)[:, None]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", type=Path, help="model.ckpt or EXP/checkpoints/stepN.pt")
     parser.add_argument("name", help="versioned zoo name, e.g. speech16k-mini-v1")
+    parser.add_argument("--data", type=Path, help="training data dir to fit the entropy tables")
+    parser.add_argument(
+        "--data-seconds", type=float, default=30000.0, help="audio of --data to use at most"
+    )
     args = parser.parse_args()
 
     if args.checkpoint.parent.name == "checkpoints":
@@ -40,11 +61,18 @@ def main() -> None:
     target = MODEL_DIR / f"{args.name}.ckpt"
     MODEL_DIR.mkdir(exist_ok=True)
     model.save(target, half=True)
+    shipped = codec.load_model(target)
+    if args.data is not None:
+        shipped.fit_entropy(training_audio(args.data, shipped.sample_rate, args.data_seconds))
+        shipped.save(target, half=True)
+        print(f"fitted entropy tables {shipped.entropy.hash} on {args.data}")
+    elif shipped.entropy is None:
+        target.unlink()
+        raise SystemExit(f"{args.checkpoint} has no entropy tables: pass --data TRAIN_DATA_DIR")
     size_mb = target.stat().st_size / 1e6
     if size_mb > LIMIT_MB:
         target.unlink()
         raise SystemExit(f"{target} would be {size_mb:.1f} MB, over the {LIMIT_MB:.0f} MB limit")
-    shipped = codec.load_model(target)
     wav = torch.from_numpy(load_audio(SAMPLE, model.sample_rate)[0][:1]).float()[None]
     with torch.inference_mode():
         full, half = model(wav).audio, shipped(wav).audio

@@ -68,6 +68,7 @@ def _encode_job(
     kbps: float | None,
     force: bool,
     show_progress: bool = False,
+    fixed_rate: bool = False,
 ) -> str:
     from codec.audio import duration_seconds
     from codec.compress import encode_file, stages_for_bitrate
@@ -82,7 +83,16 @@ def _encode_job(
         atomic_output(job.target, force) as target,
         _progress_bar(show and total is not None, total, "encode") as progress,
     ):
-        encode_file(model, model_label(model_ref), source, target, n_stages, job.source, progress)
+        encode_file(
+            model,
+            model_label(model_ref),
+            source,
+            target,
+            n_stages,
+            job.source,
+            progress,
+            fixed_rate,
+        )
     return job.target
 
 
@@ -162,6 +172,14 @@ def encode(
     stages: Annotated[
         int | None, typer.Option("--stages", "-s", min=1, help="Number of stages.")
     ] = None,
+    fixed_rate: Annotated[
+        bool,
+        typer.Option(
+            "--fixed-rate",
+            help="Write format version 2: every second costs the nominal bitrate. By default "
+            "the codes are entropy-coded (version 3, same codes, fewer bytes).",
+        ),
+    ] = False,
     model: ModelOption = None,
     device: DeviceOption = "cpu",
     force: ForceOption = False,
@@ -171,6 +189,8 @@ def encode(
 
     Without -o, x.wav becomes x.tok beside it. Directories are searched recursively and their
     relative paths kept under -o DIR. Existing outputs are kept unless --force is given.
+    --bitrate and --stages set the nominal bitrate; entropy coding then makes the files
+    smaller still (`codec info` prints both), with the same codes and the same decoded audio.
 
     Example: codec encode speech.wav --bitrate 3 -o speech.tok
     """
@@ -198,8 +218,15 @@ def encode(
         kbps=bitrate,
         force=force,
         show_progress=single,
+        fixed_rate=fixed_rate,
     )
     _run(job_list, worker, jobs, device, "encode")
+    if loaded.entropy is None and not fixed_rate:
+        typer.echo(
+            f"note: model {reference} has no entropy tables, so the files are fixed-rate "
+            "(`codec compile MODEL --data DIR` fits them)",
+            err=True,
+        )
 
 
 @app.command()

@@ -25,17 +25,24 @@ def evaluate(
         Path | None, typer.Option("--out", "-o", help="Write reports in this directory.")
     ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes.")] = 1,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", "-m", help="With --tokens: the checkpoint whose entropy tables read them."
+        ),
+    ] = None,
 ) -> None:
     """Score decoded audio against references: PESQ (wide and narrow band), STOI, ESTOI, SI-SDR,
     mel distance, after removing a constant delay. Or, with --tokens, report token usage.
 
     Directories are matched by relative path, wav.scp files by utterance id. With --out, writes
-    per_utt.csv, summary.json and summary.md (or tokens.json/tokens.md).
+    per_utt.csv, summary.json and summary.md (or tokens.json/tokens.md). Entropy-coded token
+    files are read with the tables of the zoo model they name, or of --model.
 
     Example: codec eval data/test/wav.scp exp/decoded/wav.scp --out exp/scores --jobs 2
     """
     if tokens is not None:
-        _token_report(tokens, out)
+        _token_report(tokens, out, model)
         return
     if ref is None or hyp is None:
         fail("give REF and HYP (files, directories or wav.scp files), or --tokens DIR")
@@ -69,12 +76,13 @@ def evaluate(
     typer.echo(summary_markdown(summary), nl=False)
 
 
-def _token_report(directory: Path, out: Path | None) -> None:
+def _token_report(directory: Path, out: Path | None, model: str | None) -> None:
     from codec.eval.token_report import token_usage, usage_markdown
     from codec.tokens import TokenFileError
+    from codec.zoo import load_model
 
     try:
-        usage, totals = token_usage(directory)
+        usage, totals = token_usage(directory, load_model(model) if model else None)
     except (FileNotFoundError, ValueError, TokenFileError) as error:
         fail(str(error))
     text = usage_markdown(usage, totals)

@@ -11,40 +11,48 @@ from codec.cli.app import app, fail
 from codec.cli.jobs import atomic_output
 
 
-def _read_tokens(path: Path):
-    """The header, codes `[channels, n_q, frames]` and sample count of a token file."""
-    from codec.tokens import TokenFileError, TokenReader
-
+def _check_file(path: Path) -> None:
     if not path.is_file():
         fail(f"no such token file: {path}")
-    try:
-        with open(path, "rb") as stream:
-            reader = TokenReader(stream, str(path))
-            codes = reader.read_all()
-    except TokenFileError as error:
-        fail(str(error))
-    return reader.header, codes, reader.num_samples
 
 
 @app.command()
 def info(path: Annotated[Path, typer.Argument(help="Token file.")]) -> None:
-    """Show a token file's model, stages, bitrate, duration and size.
+    """Show a token file's model, stages, format, nominal and actual bitrate, duration, size.
+
+    The nominal bitrate is what the stages' codes carry at the fixed rate; the actual one is the
+    whole file's size over its duration. Reads and checks every record; needs no model, not
+    even for entropy-coded files.
 
     Example: codec info speech.tok
     """
-    header, codes, num_samples = _read_tokens(path)
+    from codec.tokens import TokenFileError, TokenReader
+
+    _check_file(path)
+    try:
+        with open(path, "rb") as stream:
+            reader = TokenReader(stream, str(path))
+            frames = reader.count_frames()
+    except TokenFileError as error:
+        fail(str(error))
+    header, num_samples = reader.header, reader.num_samples
     seconds = num_samples / header.original_sample_rate
     size = path.stat().st_size
+    actual = 8 * size / max(seconds, 1e-9) / 1000
+    nominal = header.bitrate / 1000
+    coding = "fixed-rate" if header.version < 3 else f"entropy-coded, tables {header.entropy_hash}"
     sizes = ", ".join(str(k) for k in header.codebook_sizes)
     lines = [
         f"file: {path}",
+        f"format: version {header.version} ({coding})",
         f"model: {header.model} (weights {header.model_hash})",
         f"stages: {header.n_stages} (codes per stage: {sizes})",
-        f"bitrate: {header.bitrate / 1000:.3f} kbps",
+        f"bitrate: {nominal:.3f} kbps nominal, {actual:.3f} kbps actual "
+        f"({100 * (actual / nominal - 1):+.1f}%)",
         f"duration: {seconds:.3f} s ({num_samples} samples at {header.original_sample_rate} Hz, "
         f"{header.channels} channel{'s' if header.channels > 1 else ''})",
-        f"frames: {codes.shape[2]} at {header.frame_rate:g} frames/s",
-        f"size: {size} bytes ({8 * size / max(seconds, 1e-9) / 1000:.3f} kbps actual)",
+        f"frames: {frames} at {header.frame_rate:g} frames/s",
+        f"size: {size} bytes",
     ]
     typer.echo("\n".join(lines))
 
@@ -53,6 +61,14 @@ def info(path: Annotated[Path, typer.Argument(help="Token file.")]) -> None:
 def dump(
     path: Annotated[Path, typer.Argument(help="Token file.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output .npy file.")],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Checkpoint whose tables read an entropy-coded file not from the zoo.",
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite OUT if it exists.")] = False,
 ) -> None:
     """Write a token file's integer codes as a NumPy array [channels, n_q, frames].
@@ -61,7 +77,15 @@ def dump(
     """
     import numpy as np
 
-    _, codes, _ = _read_tokens(path)
+    from codec.compress import read_codes
+    from codec.tokens import TokenFileError
+    from codec.zoo import load_model
+
+    _check_file(path)
+    try:
+        _, codes, _ = read_codes(path, load_model(model) if model else None)
+    except (TokenFileError, FileNotFoundError, ValueError) as error:
+        fail(str(error))
     try:
         with atomic_output(str(out), force) as stream:
             np.save(stream, codes)

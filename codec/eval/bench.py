@@ -7,6 +7,7 @@ the same run. Results: `bench.json`, `bench.md` and a rate-distortion plot `rd.p
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -29,17 +30,20 @@ from codec.eval.metrics import score
 from codec.eval.report import markdown_table
 from codec.eval.scoring import EVAL_RATE, summary_stats
 from codec.model import CodecModel
+from codec.tokens import TokenReader, TokenWriter
 
 ROW_METRICS = ("pesq_wb", "pesq_nb", "stoi", "estoi", "si_sdr")
 
 
 @dataclass
 class Coded:
-    """One file through one codec: decoded audio at EVAL_RATE, bytes stored, seconds taken."""
+    """One file through one codec: decoded audio at EVAL_RATE, bytes stored, seconds taken;
+    for our entropy-coded files, the bytes the same codes take fixed-rate (format version 2)."""
 
     audio: np.ndarray
     size: int
     seconds: float
+    fixed_rate_size: int | None = None
 
 
 Coder = Callable[[np.ndarray], Coded]
@@ -56,9 +60,21 @@ def _ours(model: CodecModel, label: str, n_stages: int) -> Coder:
         seconds = time.perf_counter() - start
         audio.seek(0)
         decoded, _ = load_audio(audio)
-        return Coded(decoded[0], len(tokens.getvalue()), seconds)
+        data = tokens.getvalue()
+        return Coded(decoded[0], len(data), seconds, fixed_rate_size(data, model))
 
     return code
+
+
+def fixed_rate_size(data: bytes, model: CodecModel) -> int:
+    """Bytes of the version-2 (fixed-rate) file holding the same codes as token file `data`."""
+    reader = TokenReader(io.BytesIO(data), entropy=model.entropy)
+    codes = reader.read_all()
+    fixed = io.BytesIO()
+    writer = TokenWriter(fixed, dataclasses.replace(reader.header, entropy_hash=None))
+    writer.write(codes)
+    writer.close(reader.num_samples)
+    return len(fixed.getvalue())
 
 
 def save_audio_to(stream: io.BytesIO, wav: np.ndarray) -> None:
@@ -88,15 +104,17 @@ def _row(
     codec: str, setting: str, wavs: list[np.ndarray], coder: Coder, tick: Callable[[], None]
 ) -> dict:
     """Code and score every file with one codec setting; means over files, kbps over all."""
-    per_file, total_bits, total_time = [], 0, 0.0
+    per_file, total_bits, fixed_bits, total_time = [], 0, 0, 0.0
     for wav in wavs:
         coded = coder(wav)
         total_bits += 8 * coded.size
+        fixed_bits += 8 * (coded.fixed_rate_size or coded.size)
         total_time += coded.seconds
         per_file.append(score(wav, coded.audio, EVAL_RATE).values)
         tick()
     duration = sum(len(w) for w in wavs) / EVAL_RATE
     row = {"codec": codec, "setting": setting, "kbps": total_bits / duration / 1000}
+    row["fixed_rate_kbps"] = fixed_bits / duration / 1000
     for name in ROW_METRICS:
         row[name] = summary_stats([v.get(name, math.nan) for v in per_file])["mean"]
     row["rtf"] = total_time / duration
@@ -154,20 +172,22 @@ def measure_command_speed(reference: str, wavs: list[np.ndarray], min_seconds: f
     with tempfile.TemporaryDirectory() as tmp:
         wav, tok, out = (Path(tmp) / name for name in ("long.wav", "long.tok", "long.out.wav"))
         save_audio(wav, audio[None], EVAL_RATE)
-        for step, args in (("encode", [wav, "-o", tok]), ("decode", [tok, "-o", out])):
-            start = time.perf_counter()
-            subprocess.run(
-                [*command, step, *map(str, args), "--model", reference],
-                check=True,
-                capture_output=True,
-                preexec_fn=pin,
-            )
-            times[step] = time.perf_counter() - start
+        for flags, key in (([], ""), (["--fixed-rate"], "fixed_rate_")):
+            for step, args in (("encode", [wav, "-o", tok, *flags]), ("decode", [tok, "-o", out])):
+                start = time.perf_counter()
+                subprocess.run(
+                    [*command, step, *map(str, args), "--model", reference, "--force"],
+                    check=True,
+                    capture_output=True,
+                    preexec_fn=pin,
+                )
+                times[key + step] = time.perf_counter() - start
     return {
         "audio_seconds": seconds,
         "encode_seconds": times["encode"],
         "decode_seconds": times["decode"],
         "rtf": (times["encode"] + times["decode"]) / seconds,
+        "fixed_rate_rtf": (times["fixed_rate_encode"] + times["fixed_rate_decode"]) / seconds,
     }
 
 
@@ -202,10 +222,11 @@ def run_bench(
 
 
 def bench_markdown(rows: list[dict], speed: dict, label: str) -> str:
-    header = ["codec", "setting", "kbps", "PESQ-WB", "PESQ-NB", "STOI", "ESTOI", "SI-SDR dB"]
-    header += ["RTF", "latency ms"]
+    header = ["codec", "setting", "kbps", "fixed-rate kbps", "PESQ-WB", "PESQ-NB", "STOI"]
+    header += ["ESTOI", "SI-SDR dB", "RTF", "latency ms"]
     table = [
-        [r["codec"], r["setting"], f"{r['kbps']:.2f}", f"{r['pesq_wb']:.2f}", f"{r['pesq_nb']:.2f}"]
+        [r["codec"], r["setting"], f"{r['kbps']:.2f}", f"{r['fixed_rate_kbps']:.2f}"]
+        + [f"{r['pesq_wb']:.2f}", f"{r['pesq_nb']:.2f}"]
         + [f"{r['stoi']:.3f}", f"{r['estoi']:.3f}", f"{r['si_sdr']:.1f}", f"{r['rtf']:.3f}"]
         + [f"{r['latency_ms']:.1f}"]
         for r in rows
@@ -220,7 +241,8 @@ def bench_markdown(rows: list[dict], speed: dict, label: str) -> str:
     command_line = (
         f"`codec encode` + `codec decode` of a {command['audio_seconds']:.0f} s file, one CPU, "
         f"process start-up included: {command['encode_seconds']:.1f} s + "
-        f"{command['decode_seconds']:.1f} s, RTF {command['rtf']:.4f}."
+        f"{command['decode_seconds']:.1f} s, RTF {command['rtf']:.4f} (fixed-rate files: RTF "
+        f"{command['fixed_rate_rtf']:.4f})."
         if command
         else ""
     )
@@ -229,7 +251,9 @@ def bench_markdown(rows: list[dict], speed: dict, label: str) -> str:
             [
                 f"# Benchmark: {label} vs Opus and Codec2",
                 "",
-                "kbps: from the sizes of the files each codec wrote (container headers included).",
+                "kbps: from the sizes of the files each codec wrote (container headers included);",
+                "ours are entropy-coded, and fixed-rate kbps is what the same codes take in a",
+                "fixed-rate file (`--fixed-rate`; the same as kbps for the other codecs).",
                 "RTF: encode+decode time / audio duration (classical codecs: their command-line",
                 "tools, process start included). Latency: algorithmic + compute for one frame.",
                 "",
@@ -257,8 +281,13 @@ def plot_rate_distortion(rows: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, metric, title in ((axes[0], "pesq_wb", "PESQ-WB"), (axes[1], "stoi", "STOI")):
         for codec in dict.fromkeys(r["codec"] for r in rows):
-            points = sorted((r["kbps"], r[metric]) for r in rows if r["codec"] == codec)
-            ax.plot(*zip(*points, strict=True), marker="o", label=codec)
+            mine = [r for r in rows if r["codec"] == codec]
+            points = sorted((r["kbps"], r[metric]) for r in mine)
+            line = ax.plot(*zip(*points, strict=True), marker="o", label=codec)[0]
+            if any(r["fixed_rate_kbps"] > r["kbps"] for r in mine):
+                fixed = sorted((r["fixed_rate_kbps"], r[metric]) for r in mine)
+                ax.plot(*zip(*fixed, strict=True), marker="o", linestyle=":", mfc="none",
+                        color=line.get_color(), label=f"{codec}, fixed-rate")  # fmt: skip
         ax.set_xlabel("kbps (from file sizes)")
         ax.set_ylabel(title)
         ax.set_xscale("log")
@@ -272,7 +301,7 @@ def plot_rate_distortion(rows: list[dict], path: Path) -> None:
 
 def write_bench(rows: list[dict], speed: dict, label: str, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    keys = ("codec", "setting", "kbps", *ROW_METRICS, "rtf")
+    keys = ("codec", "setting", "kbps", "fixed_rate_kbps", *ROW_METRICS, "rtf")
     (out / "bench.json").write_text(
         json.dumps([{k: r[k] for k in keys} for r in rows], indent=2) + "\n"
     )

@@ -38,6 +38,11 @@ class Quantizer(nn.Module, ABC):
     def bits_per_code(self) -> float:
         return math.log2(self.codebook_size)
 
+    @property
+    def digit_radices(self) -> list[int]:
+        """A code as digits, first least significant (entropy coding's contexts): one here."""
+        return [self.codebook_size]
+
     @abstractmethod
     def forward(self, z: Tensor) -> QuantizedResult:
         """`z`: `[B, d, frames]` -> the quantized latent (training: its stand-in), codes, losses."""

@@ -67,6 +67,10 @@ class ResidualQuantizer(nn.Module):
     def codebook_sizes(self) -> list[int]:
         return [stage.quantizer.codebook_size for stage in self.stages]
 
+    @property
+    def digit_radices(self) -> list[list[int]]:
+        return [stage.quantizer.digit_radices for stage in self.stages]
+
     def _check_stages(self, n_stages: int | None) -> int:
         n = self.num_stages if n_stages is None else n_stages
         if not 1 <= n <= self.num_stages:

@@ -37,9 +37,15 @@ class ScalarQuantizer(Quantizer):
         self.squash, self.activation_variance = CDFS[activation]
         self.dim = len(levels)
         self.codebook_size = math.prod(levels)
+        self.level_counts = list(levels)
         basis = [math.prod(levels[:i]) for i in range(len(levels))]
         self.register_buffer("levels", torch.tensor(levels).view(-1, 1), persistent=False)
         self.register_buffer("basis", torch.tensor(basis).view(-1, 1), persistent=False)
+
+    @property
+    def digit_radices(self) -> list[int]:
+        """A code's digits are its levels, first dimension least significant."""
+        return self.level_counts
 
     @abstractmethod
     def index(self, z: Tensor) -> Tensor:

@@ -48,6 +48,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     valid_utterances: int = 8  # held-out utterances scored at each validation
     compile_seconds: float = 600.0  # VP: audio used to compile the codebooks at the end
+    entropy_seconds: float = 1800.0  # audio whose codes fit the entropy tables at the end
     losses: LossConfig = field(default_factory=LossConfig)
 
 

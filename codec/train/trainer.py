@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import random
 import shutil
 import sys
 import time
@@ -435,12 +436,15 @@ class Trainer:
             self.log(f"step {self.step}: " + " ".join(f"{k}={v:.4f}" for k, v in values.items()))
 
     def finish(self) -> Path:
-        """Last checkpoint; EMA weights if kept; VP codebooks compiled; the final model.ckpt."""
+        """Last checkpoint; EMA weights if kept; VP codebooks compiled; entropy tables fitted;
+        the final model.ckpt."""
         self.checkpoint()
         if self.ema is not None:
             self.model.load_state_dict(self.ema)
         if self.model.quantizer.vp_stages:
             self.compile_codebooks()
+        if self.is_main:
+            self.fit_entropy()
         if (
             self.ema is not None
             or self.model.quantizer.vp_stages
@@ -455,21 +459,28 @@ class Trainer:
             self.writer.close()
         return path
 
+    def training_audio(self, budget: float) -> Iterator[Tensor]:
+        """Training utterances `[C, 1, T]` in a fixed shuffled order, up to `budget` seconds."""
+        rate, used = self.cfg.model.sample_rate, 0.0
+        order = random.Random(self.cfg.train.seed).sample(self.train_utts, len(self.train_utts))
+        for utt in order:
+            if used >= budget:
+                return
+            wav = load_utterance(utt, rate)
+            used += wav.shape[1] / rate
+            yield torch.from_numpy(wav)[:, None]
+
     def compile_codebooks(self) -> None:
-        rate, budget = self.cfg.model.sample_rate, self.cfg.train.compile_seconds
-
-        def audio():
-            used = 0.0
-            for utt in self.train_utts:
-                if used >= budget:
-                    return
-                wav = load_utterance(utt, rate)
-                used += wav.shape[1] / rate
-                yield torch.from_numpy(wav)[:, None]
-
-        self.model.eval().compile_codebooks(audio())
+        budget = self.cfg.train.compile_seconds
+        self.model.eval().compile_codebooks(self.training_audio(budget))
         self.model.train()
         self.log(f"VP codebooks compiled on up to {budget:.0f} s of training audio")
+
+    def fit_entropy(self) -> None:
+        budget = self.cfg.train.entropy_seconds
+        entropy = self.model.eval().fit_entropy(self.training_audio(budget))
+        self.model.train()
+        self.log(f"entropy tables {entropy.hash} fitted on up to {budget:.0f} s of training audio")
 
 
 def train(

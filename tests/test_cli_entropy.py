@@ -1,0 +1,155 @@
+"""Entropy-coded token files with the shipped model on real speech: same codes as fixed-rate
+files, smaller, byte-identical across thread counts, and a golden file that keeps decoding."""
+
+import io
+import subprocess
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from helpers import CODEC, DATA, random_chunk_sizes
+from typer.testing import CliRunner
+
+import codec
+from codec.cli.app import app
+from codec.compress import decode_file, encode_file, read_codes
+from codec.tokens import TokenReader
+
+SPEECH = [DATA / "speech_en.flac", DATA / "speech_fr.flac"]
+GOLDEN = (
+    DATA / "golden_v3.tok"
+)  # speech_fr.flac, 12 stages, written when format version 3 was introduced
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return codec.load_model("default")
+
+
+def encoded(model, path, n_stages, fixed_rate=False) -> bytes:
+    target = io.BytesIO()
+    encode_file(model, "speech16k-mini-v2", path, target, n_stages, fixed_rate=fixed_rate)
+    return target.getvalue()
+
+
+def codes_of(data: bytes, model) -> np.ndarray:
+    return TokenReader(io.BytesIO(data), entropy=model.entropy).read_all()
+
+
+def run(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("path", SPEECH, ids=lambda p: p.stem)
+def test_every_stage_count_keeps_the_fixed_rate_codes_in_fewer_bytes(shipped, path):
+    for n in range(1, shipped.num_stages + 1):
+        coded, fixed = encoded(shipped, path, n), encoded(shipped, path, n, fixed_rate=True)
+        assert (coded[4], fixed[4]) == (3, 2)
+        np.testing.assert_array_equal(codes_of(coded, shipped), codes_of(fixed, shipped))
+        assert len(coded) < 0.97 * len(fixed), n  # 5-18% smaller on these two files
+
+
+def test_both_formats_decode_to_the_same_audio(shipped, tmp_path):
+    outputs = []
+    for fixed_rate in (False, True):
+        tokens = io.BytesIO(encoded(shipped, SPEECH[1], 6, fixed_rate))
+        out = tmp_path / f"{fixed_rate}.wav"
+        decode_file(tokens, out, lambda header: shipped)
+        outputs.append(sf.read(out)[0])
+    np.testing.assert_array_equal(*outputs)
+
+
+def test_files_are_byte_identical_with_one_and_two_threads(shipped):
+    before = torch.get_num_threads()
+    try:
+        files = []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            files.append(encoded(shipped, SPEECH[0], 12))
+    finally:
+        torch.set_num_threads(before)
+    assert files[0] == files[1]
+
+
+def test_the_golden_version_3_file_keeps_decoding_to_its_codes():
+    header, codes, samples = read_codes(GOLDEN)  # tables from the zoo model it names
+    assert header.version == 3 and header.model == "speech16k-mini-v2"
+    np.testing.assert_array_equal(codes, np.load(GOLDEN.with_suffix(".codes.npy")))
+    assert samples == sf.info(DATA / "speech_fr.flac").frames
+
+
+def test_info_fixed_rate_dump_and_damage_through_the_command(tmp_path):
+    src = tmp_path / "x.flac"
+    sf.write(src, np.concatenate([sf.read(p)[0] for p in SPEECH * 2]), 16000)  # 17 s
+    assert run("encode", src, "-b", 6).exit_code == 0
+    assert run("encode", src, "-b", 6, "--fixed-rate", "-o", tmp_path / "f.tok").exit_code == 0
+    info = dict(line.split(": ", 1) for line in run("info", tmp_path / "x.tok").output.splitlines())
+    assert info["format"].startswith("version 3 (entropy-coded")
+    nominal, actual = (float(x.split()[0]) for x in info["bitrate"].split(", "))
+    assert nominal == pytest.approx(12 * 50 * np.log2(1000) / 1000, abs=1e-3)
+    assert actual < 0.95 * nominal
+    fixed = dict(
+        line.split(": ", 1) for line in run("info", tmp_path / "f.tok").output.splitlines()
+    )
+    assert fixed["format"] == "version 2 (fixed-rate)" and fixed["frames"] == info["frames"]
+    assert run("dump", tmp_path / "x.tok", "-o", tmp_path / "c.npy").exit_code == 0
+    assert run("dump", tmp_path / "f.tok", "-o", tmp_path / "d.npy").exit_code == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "c.npy"), np.load(tmp_path / "d.npy"))
+
+    data = bytearray((tmp_path / "x.tok").read_bytes())
+    data[len(data) // 2] ^= 0x08  # a packet in the middle
+    (tmp_path / "bad.tok").write_bytes(bytes(data))
+    result = subprocess.run(
+        [CODEC, "decode", str(tmp_path / "bad.tok")], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "1 damaged packet(s), silence in their place" in result.stderr
+    assert sf.info(tmp_path / "bad.wav").frames == sf.info(src).frames
+    assert run("info", tmp_path / "bad.tok").exit_code == 1  # strict readers refuse damage
+
+
+def test_compile_fits_tables_so_an_older_checkpoint_writes_version_3(tmp_path):
+    torch.manual_seed(0)
+    codec.build_model("tiny").save(tmp_path / "tiny.ckpt")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "wav.scp").write_text("".join(f"u{i} {p}\n" for i, p in enumerate(SPEECH)))
+    src = SPEECH[1]
+    result = run("encode", src, "-m", tmp_path / "tiny.ckpt", "-o", tmp_path / "old.tok")
+    assert result.exit_code == 0 and "has no entropy tables" in result.output
+    assert (tmp_path / "old.tok").read_bytes()[4] == 2
+    out = tmp_path / "compiled.ckpt"
+    result = run("compile", tmp_path / "tiny.ckpt", "--data", tmp_path / "data", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "fitted entropy tables" in result.output
+    compiled = codec.load_model(out)
+    assert compiled.entropy is not None
+    assert run("encode", src, "-m", out, "-o", tmp_path / "new.tok").exit_code == 0
+    assert (tmp_path / "new.tok").read_bytes()[4] == 3
+    assert run("decode", tmp_path / "new.tok", "-m", out).exit_code == 0
+    assert run("decode", tmp_path / "old.tok", "-m", out).exit_code == 0  # same weights
+    _, new_codes, _ = read_codes(tmp_path / "new.tok", compiled)
+    _, old_codes, _ = read_codes(tmp_path / "old.tok", compiled)
+    np.testing.assert_array_equal(new_codes, old_codes)
+
+
+def test_chunking_changes_real_speech_codes_at_rare_near_ties_at_most(shipped):
+    """The guarantee the README states: `codec encode` (fixed one-second chunks) is one
+    computation; whole-file and randomly chunked encoding agree with it but for near-ties."""
+    rng = np.random.default_rng(0)
+    differ = total = 0
+    for path in [*SPEECH, DATA / "speech_en2.flac"]:
+        cli = codes_of(encoded(shipped, path, 12, fixed_rate=True), shipped)[0]
+        assert encoded(shipped, path, 12) == encoded(shipped, path, 12)  # deterministic
+        wav = torch.from_numpy(sf.read(path, dtype="float32")[0]).view(1, 1, -1)
+        with torch.inference_mode():
+            whole = shipped.encode(wav)[0].numpy()
+            sizes = random_chunk_sizes(wav.shape[-1], rng, 9000)
+            with shipped.streaming(batch_size=1):
+                parts = [shipped.encode(c) for c in torch.split(wav, sizes, dim=-1)]
+                parts.append(shipped.encode(torch.zeros(1, 1, -wav.shape[-1] % 320)))
+        chunked = torch.cat(parts, dim=-1)[0].numpy()
+        assert whole.shape == chunked.shape == cli.shape
+        differ += (whole != cli).sum() + (chunked != cli).sum()
+        total += 2 * cli.size
+    assert differ <= 1e-3 * total
