@@ -27,14 +27,15 @@ import codec
 from codec.compress import encode_file
 from codec.data.kaldi import load_utterance, read_data_dir
 from codec.tokens import TokenHeader, TokenReader, TokenWriter, frames_per_packet
+from codec.zoo import model_label
 
 
-def codes_of(model, wav: np.ndarray) -> tuple[TokenHeader, np.ndarray, int]:
+def codes_of(model, label: str, wav: np.ndarray) -> tuple[TokenHeader, np.ndarray, int]:
     """Header, codes `[1, n_q, frames]` and samples of `wav` through `codec encode`'s path."""
     source, tokens = io.BytesIO(), io.BytesIO()
     sf.write(source, wav, model.sample_rate, format="WAV", subtype="FLOAT")
     source.seek(0)
-    encode_file(model, "bench", source, tokens, fixed_rate=True)
+    encode_file(model, label, source, tokens, fixed_rate=True)
     reader = TokenReader(io.BytesIO(tokens.getvalue()))
     return reader.header, reader.read_all(), reader.num_samples
 
@@ -66,7 +67,7 @@ def main() -> None:
     parser.add_argument("--stages", default="3,6,12")
     parser.add_argument("--pause-db", type=float, default=-55.0)
     args = parser.parse_args()
-    model = codec.load_model(args.model)
+    model, label = codec.load_model(args.model), model_label(args.model)
     if model.entropy is None:
         raise SystemExit(f"{args.model} has no entropy tables: `codec compile` fits them")
     stages = [int(n) for n in args.stages.split(",")]
@@ -89,7 +90,7 @@ def main() -> None:
     totals = {n: {"fixed": 0, "coded": 0} for n in stages}
     bits, frames = np.zeros(model.num_stages), 0
     for wav in wavs:
-        header, codes, samples = codes_of(model, wav)
+        header, codes, samples = codes_of(model, label, wav)
         for n in stages:
             for key, size in file_bytes(model, header, codes, samples, n).items():
                 totals[n][key] += size
@@ -97,7 +98,7 @@ def main() -> None:
             packet = codes[:, :, first : first + header.frames_per_packet].transpose(2, 0, 1)
             bits += model.entropy.stage_bits(packet)
             frames += packet.shape[0]
-    header, codes, samples = codes_of(model, long)
+    header, codes, samples = codes_of(model, label, long)
     long_totals = {n: file_bytes(model, header, codes, samples, n) for n in stages}
     print(f"coded in {time.perf_counter() - start:.0f} s\n")
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Usage: tools/install.sh
 # Creates .venv (idempotent), installs torch==${TORCH_VERSION:-2.13.0} first, then codec in
-# editable mode with the dev extra. A second run only checks and returns quickly.
+# editable mode with the dev, recipes and metrics extras. A second run only checks and returns quickly.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,6 +22,6 @@ pip=("$venv/bin/python" -m pip install --disable-pip-version-check -q)
 # torch first, pinned: a later unpinned requirement would otherwise pull a multi-GB CUDA build.
 "$venv/bin/python" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$torch_version')" 2>/dev/null \
   || "${pip[@]}" "torch==$torch_version"
-"${pip[@]}" -e "$root[dev,recipes]"
+"${pip[@]}" -e "$root[dev,recipes,metrics]"
 echo "$want" > "$stamp"
 echo "installed codec into $venv (torch $torch_version)"

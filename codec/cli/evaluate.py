@@ -31,6 +31,23 @@ def evaluate(
             "--model", "-m", help="With --tokens: the checkpoint whose entropy tables read them."
         ),
     ] = None,
+    metrics: Annotated[
+        str,
+        typer.Option(
+            "--metrics",
+            help="Comma list of metrics, or `default` (pesq_wb, pesq_nb, stoi, estoi, si_sdr, "
+            "mel_distance, pitch), or `all` (adds dnsmos, plcmos, visqol, speaker_similarity, "
+            "wer), e.g. default,visqol.",
+        ),
+    ] = "default",
+    text: Annotated[
+        Path | None,
+        typer.Option(
+            "--text",
+            help="Kaldi text file (utterance id, then the words) of the references, for WER; "
+            "without it WER is scored against the recognizer's output on the reference.",
+        ),
+    ] = None,
 ) -> None:
     """Score decoded audio against references: PESQ (wide and narrow band), STOI, ESTOI, SI-SDR,
     mel distance, after removing a constant delay. Or, with --tokens, report token usage.
@@ -48,12 +65,22 @@ def evaluate(
         fail("give REF and HYP (files, directories or wav.scp files), or --tokens DIR")
     from tqdm import tqdm
 
+    from codec.eval.metrics import check_available, select_metrics
+    from codec.eval.perceptual import MetricUnavailable
     from codec.eval.scoring import match, score_pairs, summarise, summary_markdown, write_report
 
     try:
+        chosen = select_metrics(metrics)
+        check_available(chosen)
         pairs = match(ref, hyp)
-    except (FileNotFoundError, ValueError) as error:
+        texts = read_text(text) if text is not None else None
+    except (FileNotFoundError, ValueError, MetricUnavailable) as error:
         fail(str(error))
+    if "wer" in chosen:
+        against = (
+            f"the transcripts in {text}" if text else "the recognizer's output on each reference"
+        )
+        typer.echo(f"WER is scored against {against}", err=True)
     with tqdm(
         total=len(pairs),
         desc="scoring",
@@ -62,7 +89,7 @@ def evaluate(
         file=sys.stderr,
     ) as bar:
         try:
-            rows = score_pairs(pairs, jobs, bar.update)
+            rows = score_pairs(pairs, jobs, bar.update, chosen, texts)
         except (FileNotFoundError, ValueError) as error:
             fail(str(error))
     for row in rows:
@@ -74,6 +101,18 @@ def evaluate(
     if out is not None:
         write_report(rows, summary, out)
     typer.echo(summary_markdown(summary), nl=False)
+
+
+def read_text(path: Path) -> dict[str, str]:
+    """A Kaldi `text` file: utterance id -> transcript."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no such text file: {path}")
+    texts = {}
+    for line in path.read_text().splitlines():
+        key, _, words = line.strip().partition(" ")
+        if key:
+            texts[key] = words.strip()
+    return texts
 
 
 def _token_report(directory: Path, out: Path | None, model: str | None) -> None:

@@ -1,8 +1,9 @@
-"""Quality of a reconstruction against its reference: PESQ, STOI/ESTOI, SI-SDR, mel distance.
+"""Quality of a reconstruction against its reference: PESQ, STOI/ESTOI, SI-SDR, mel distance,
+pitch, and (`codec.eval.perceptual`) predicted MOS, ViSQOL, speaker similarity and WER.
 
 Signals are 1-D float arrays at one sample rate. `score` first finds and removes a constant
-delay, then computes every metric; a metric that cannot be computed (PESQ finds no speech, say)
-is reported as missing with its reason instead of stopping the run.
+delay, then computes the metrics asked for; a metric that cannot be computed (PESQ finds no
+speech, say) is reported as missing with its reason instead of stopping the run.
 """
 
 from __future__ import annotations
@@ -14,8 +15,54 @@ from functools import lru_cache
 import numpy as np
 import soxr
 
-METRICS = ("pesq_wb", "pesq_nb", "stoi", "estoi", "si_sdr", "mel_distance")
+# a metric (what --metrics names) -> the values it reports
+METRIC_VALUES: dict[str, tuple[str, ...]] = {
+    "pesq_wb": ("pesq_wb",),
+    "pesq_nb": ("pesq_nb",),
+    "stoi": ("stoi",),
+    "estoi": ("estoi",),
+    "si_sdr": ("si_sdr",),
+    "mel_distance": ("mel_distance",),
+    "pitch": ("f0_rmse_cents", "voicing_error"),
+    "dnsmos": ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808"),
+    "plcmos": ("plcmos",),
+    "visqol": ("visqol",),
+    "speaker_similarity": ("speaker_similarity",),
+    "wer": ("wer", "wer_ref"),
+}
+DEFAULT_METRICS = ("pesq_wb", "pesq_nb", "stoi", "estoi", "si_sdr", "mel_distance", "pitch")
+METRICS = ("pesq_wb", "pesq_nb", "stoi", "estoi", "si_sdr", "mel_distance")  # signal measures
 MAX_DELAY_SECONDS = 0.25
+
+
+def select_metrics(spec: str) -> tuple[str, ...]:
+    """`--metrics`: `default`, `all`, or a comma list of metric names (may include `default`)."""
+    chosen: list[str] = []
+    for name in (part.strip() for part in spec.split(",") if part.strip()):
+        names = {"default": DEFAULT_METRICS, "all": tuple(METRIC_VALUES)}.get(name, (name,))
+        for metric in names:
+            if metric not in METRIC_VALUES:
+                known = ", ".join(["default", "all", *METRIC_VALUES])
+                raise ValueError(f"unknown metric {metric!r}: choose from {known}")
+            if metric not in chosen:
+                chosen.append(metric)
+    if not chosen:
+        raise ValueError("--metrics names no metric")
+    return tuple(chosen)
+
+
+def value_names(metrics: tuple[str, ...]) -> list[str]:
+    """The values that `metrics` report, in order: the columns of a report."""
+    return [value for metric in metrics for value in METRIC_VALUES[metric]]
+
+
+def check_available(metrics: tuple[str, ...]) -> None:
+    """MetricUnavailable, naming what to install, if a metric's package is missing."""
+    from codec.eval.perceptual import MODULES, _require
+
+    for metric in metrics:
+        if metric in MODULES:
+            _require(metric, MODULES[metric])
 
 
 def _at(x: np.ndarray, rate: int, target: int) -> np.ndarray:
@@ -125,9 +172,17 @@ class Scores:
 
 
 def score(
-    ref: np.ndarray, hyp: np.ndarray, sample_rate: int, compensate_delay: bool = True
+    ref: np.ndarray,
+    hyp: np.ndarray,
+    sample_rate: int,
+    compensate_delay: bool = True,
+    metrics: tuple[str, ...] = METRICS,
+    text: str | None = None,
 ) -> Scores:
-    """All metrics of `hyp` against `ref` (1-D, same rate), after delay compensation."""
+    """`metrics` of `hyp` against `ref` (1-D, same rate), after delay compensation; `text`, a
+    transcript of `ref`, for WER."""
+    from codec.eval import perceptual
+
     ref, hyp = np.asarray(ref, dtype=np.float64), np.asarray(hyp, dtype=np.float64)
     max_delay = min(int(MAX_DELAY_SECONDS * sample_rate), max(len(ref), len(hyp)) - 1)
     delay = estimate_delay(ref, hyp, max_delay) if compensate_delay else 0
@@ -140,16 +195,26 @@ def score(
         "estoi": lambda: stoi(ref, hyp, sample_rate, extended=True),
         "si_sdr": lambda: si_sdr(ref, hyp),
         "mel_distance": lambda: mel_distance(ref, hyp, sample_rate),
+        "pitch": lambda: perceptual.pitch(*wide),
+        "dnsmos": lambda: perceptual.dnsmos(wide[1]),
+        "plcmos": lambda: perceptual.plcmos(wide[1]),
+        "visqol": lambda: perceptual.visqol(*wide),
+        "speaker_similarity": lambda: perceptual.speaker_similarity(*wide),
+        "wer": lambda: perceptual.word_error(*wide, text),
     }
     result = Scores(delay_ms=1000 * delay / sample_rate)
-    for name, fn in compute.items():
+    for metric in metrics:
         try:
-            value = fn()
+            values = compute[metric]()
         except Exception as error:  # noqa: BLE001  (one metric failing must not lose the others)
-            result.errors[name] = f"{type(error).__name__}: {error}".strip()
+            for name in METRIC_VALUES[metric]:
+                result.errors[name] = f"{type(error).__name__}: {error}".strip()
             continue
-        if math.isfinite(value):
-            result.values[name] = value
-        else:
-            result.errors[name] = f"not finite ({value})"
+        values = values if isinstance(values, dict) else {metric: values}
+        for name in METRIC_VALUES[metric]:
+            value = values.get(name, math.nan)
+            if math.isfinite(value):
+                result.values[name] = value
+            else:
+                result.errors[name] = "no value" if name not in values else f"not finite ({value})"
     return result

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from codec.audio import find_files
-from codec.eval.metrics import METRICS, score
+from codec.eval.metrics import DEFAULT_METRICS, score, value_names
 from codec.eval.report import markdown_table
 
 EVAL_RATE = 16000  # metrics are computed on mono audio at this rate
@@ -56,33 +56,41 @@ def match(ref: str | Path, hyp: str | Path) -> list[Pair]:
     return [Pair(key, refs[key], hyps[key]) for key in common]
 
 
-def score_pair(pair: Pair) -> dict:
-    """One row of `per_utt.csv`: the key, the delay found, every metric (NaN if missing) and
-    the reasons of the missing ones."""
+def score_pair(
+    pair: Pair, metrics: tuple[str, ...] = DEFAULT_METRICS, text: str | None = None
+) -> dict:
+    """One row of `per_utt.csv`: the key, the delay found, every value of `metrics` (NaN if
+    missing) and the reasons of the missing ones; `text` is the reference's transcript."""
     from codec.audio import load_audio
 
     ref, _ = load_audio(pair.ref, EVAL_RATE)
     hyp, _ = load_audio(pair.hyp, EVAL_RATE)
-    result = score(ref.mean(axis=0), hyp.mean(axis=0), EVAL_RATE)
+    result = score(ref.mean(axis=0), hyp.mean(axis=0), EVAL_RATE, metrics=metrics, text=text)
     row = {"key": pair.key, "delay_ms": result.delay_ms}
-    row |= {name: result.values.get(name, math.nan) for name in METRICS}
+    row |= {name: result.values.get(name, math.nan) for name in value_names(metrics)}
     row["errors"] = "; ".join(f"{k}: {v}" for k, v in result.errors.items())
     return row
 
 
 def score_pairs(
-    pairs: list[Pair], workers: int = 1, on_done: Callable[[], None] | None = None
+    pairs: list[Pair],
+    workers: int = 1,
+    on_done: Callable[[], None] | None = None,
+    metrics: tuple[str, ...] = DEFAULT_METRICS,
+    texts: dict[str, str] | None = None,
 ) -> list[dict]:
-    """Rows for every pair, in order, scored in `workers` processes."""
+    """Rows for every pair, in order, scored in `workers` processes; `texts` maps keys to the
+    references' transcripts (for WER)."""
+    texts = texts or {}
     if workers <= 1:
         rows = []
         for pair in pairs:
-            rows.append(score_pair(pair))
+            rows.append(score_pair(pair, metrics, texts.get(pair.key)))
             if on_done:
                 on_done()
         return rows
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(score_pair, pair) for pair in pairs]
+        futures = [pool.submit(score_pair, pair, metrics, texts.get(pair.key)) for pair in pairs]
         rows = []
         for future in futures:
             rows.append(future.result())
@@ -113,8 +121,9 @@ def _t95(dof: int) -> float:
 
 
 def summarise(rows: list[dict]) -> dict[str, dict]:
-    """`summary.json`: one object per metric, and the delay."""
-    summary = {name: summary_stats([row[name] for row in rows]) for name in METRICS}
+    """`summary.json`: one object per metric value, and the delay."""
+    names = [name for name in rows[0] if name not in ("key", "delay_ms", "errors")]
+    summary = {name: summary_stats([row[name] for row in rows]) for name in names}
     summary["delay_ms"] = summary_stats([row["delay_ms"] for row in rows])
     return summary
 
@@ -142,7 +151,10 @@ def write_report(rows: list[dict], summary: dict[str, dict], out: Path) -> None:
         writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    (out / "summary.json").write_text(json.dumps(_nan_to_none(summary), indent=2) + "\n")
+    from codec.eval.perceptual import package_versions
+
+    report = {**summary, "packages": package_versions()}
+    (out / "summary.json").write_text(json.dumps(_nan_to_none(report), indent=2) + "\n")
     (out / "summary.md").write_text(summary_markdown(summary))
 
 
