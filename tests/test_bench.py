@@ -1,9 +1,11 @@
 """`codec bench` on two short real-speech files, with Opus and Codec2 really run."""
 
 import json
+import re
 import shutil
 
 import pytest
+import soundfile as sf
 import torch
 from helpers import DATA
 from typer.testing import CliRunner
@@ -36,6 +38,10 @@ def test_bench_end_to_end(tmp_path):
             "1,2",
             "--long-seconds",
             "20",
+            "--metrics",
+            "pesq_wb,stoi,visqol",
+            "--listen",
+            "1",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -51,12 +57,13 @@ def test_bench_end_to_end(tmp_path):
             "kbps",
             "fixed_rate_kbps",
             "pesq_wb",
-            "pesq_nb",
             "stoi",
-            "estoi",
-            "si_sdr",
+            "visqol",
+            "stats",
             "rtf",
+            "latency_ms",
         }
+        assert row["stats"]["visqol"]["n"] == 2 and row["stats"]["stoi"]["ci95"] > 0
         assert row["rtf"] > 0
         if row["codec"] == "codec":  # entropy-coded files, the fixed-rate rate beside them
             assert 0 < row["kbps"] < row["fixed_rate_kbps"]
@@ -80,6 +87,14 @@ def test_bench_end_to_end(tmp_path):
         (command["encode_seconds"] + command["decode_seconds"]) / command["audio_seconds"]
     )
     assert "process start-up included" in markdown and "fixed-rate files: RTF" in markdown
+    assert "ViSQOL" in markdown
+    # the listening page: one file, its reference and every setting, playable from disk
+    page = (tmp_path / "out" / "index.html").read_text()
+    players = re.findall(r"<audio controls preload='none' src='([^']+)'>", page)
+    assert len(players) == 1 + len(rows) and "rd.png" in page
+    for src in players:
+        assert not src.startswith("/") and sf.info(tmp_path / "out" / src).samplerate == 16000
+    assert "speech_en" in page and "ViSQOL" in page
     assert command["fixed_rate_rtf"] > 0
 
 

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from codec.cli.app import app, fail
+from codec.eval.metrics import BENCH_METRICS
 
 
 @app.command("eval")
@@ -163,9 +164,24 @@ def bench(
             help="Length of the long file on which the codec command is timed on one CPU.",
         ),
     ] = 600.0,
+    metrics: Annotated[
+        str,
+        typer.Option(
+            "--metrics",
+            help="Comma list of metrics (see `codec eval --help`), `default` or `all`.",
+        ),
+    ] = ",".join(BENCH_METRICS),
+    listen: Annotated[
+        int,
+        typer.Option("--listen", min=0, help="Files on the listening page (index.html); 0: none."),
+    ] = 5,
 ) -> None:
     """Our model at each bitrate next to Opus (6, 8, 12, 16 kbps, VoIP) and Codec2 (3200, 1600,
     700C), on the same files, scored the same way, with speed and latency, in one run.
+
+    Writes bench.md, bench.json (means, 95% CIs, counts), rd.png, and index.html: a listening
+    page with the reference and every codec setting of the first --listen files, labelled with
+    bitrate and scores (relative links and FLAC audio: open it from disk, or zip the folder).
 
     Needs opusenc/opusdec and c2enc/c2dec (tools/install_baselines.sh installs them).
 
@@ -175,10 +191,14 @@ def bench(
 
     from codec.eval.baselines import BaselineToolMissing
     from codec.eval.bench import run_bench, write_bench
+    from codec.eval.listening import write_listening_page
+    from codec.eval.metrics import select_metrics
+    from codec.eval.perceptual import MetricUnavailable
     from codec.zoo import load_model, model_label
 
     reference = model or "default"
     try:
+        chosen = select_metrics(metrics)
         counts = [int(s) for s in stages.split(",")] if stages else None
         loaded = load_model(reference).eval()
         if counts and not all(1 <= n <= loaded.num_stages for n in counts):
@@ -189,12 +209,23 @@ def bench(
             bars.append(tqdm(total=total, desc="bench", unit="file", file=sys.stderr))
             return bars[-1].update
 
-        rows, speed = run_bench(
-            directory, loaded, model_label(reference), counts, progress, reference, long_seconds
+        rows, speed, examples = run_bench(
+            directory,
+            loaded,
+            model_label(reference),
+            counts,
+            progress,
+            reference,
+            long_seconds,
+            chosen,
+            listen,
         )
         for bar in bars:
             bar.close()
-    except (FileNotFoundError, ValueError, BaselineToolMissing) as error:
+    except (FileNotFoundError, ValueError, BaselineToolMissing, MetricUnavailable) as error:
         fail(str(error))
     write_bench(rows, speed, model_label(reference), out)
     typer.echo((out / "bench.md").read_text(), nl=False)
+    if examples:
+        page = write_listening_page(rows, examples, model_label(reference), out)
+        typer.echo(f"listening page: {page}")

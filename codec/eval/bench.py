@@ -26,13 +26,27 @@ import torch
 from codec.audio import AUDIO_SUFFIXES, find_files, load_audio, save_audio
 from codec.compress import decode_file, encode_file
 from codec.eval.baselines import baselines, require
-from codec.eval.metrics import score
+from codec.eval.metrics import BENCH_METRICS, check_available, score, value_names
 from codec.eval.report import markdown_table
-from codec.eval.scoring import EVAL_RATE, summary_stats
+from codec.eval.scoring import EVAL_RATE, _nan_to_none, summary_stats
 from codec.model import CodecModel
 from codec.tokens import TokenReader, TokenWriter
 
-ROW_METRICS = ("pesq_wb", "pesq_nb", "stoi", "estoi", "si_sdr")
+LABELS = {"pesq_wb": "PESQ-WB", "pesq_nb": "PESQ-NB", "stoi": "STOI", "estoi": "ESTOI",
+          "si_sdr": "SI-SDR dB", "mel_distance": "mel", "f0_rmse_cents": "F0 cents",
+          "voicing_error": "VDE", "dnsmos_sig": "DNSMOS SIG", "dnsmos_bak": "DNSMOS BAK",
+          "dnsmos_ovrl": "DNSMOS OVRL", "dnsmos_p808": "P.808", "plcmos": "PLCMOS",
+          "visqol": "ViSQOL", "speaker_similarity": "speaker sim", "wer": "WER",
+          "wer_ref": "WER ref"}  # fmt: skip
+
+
+@dataclass
+class Example:
+    """One file kept for the listening page: its reference and what each setting made of it."""
+
+    name: str
+    reference: np.ndarray
+    coded: list[tuple[str, str, float, np.ndarray, dict]]  # codec, setting, kbps, audio, scores
 
 
 @dataclass
@@ -101,22 +115,36 @@ def audio_files(directory: Path) -> list[Path]:
 
 
 def _row(
-    codec: str, setting: str, wavs: list[np.ndarray], coder: Coder, tick: Callable[[], None]
+    codec: str,
+    setting: str,
+    wavs: list[np.ndarray],
+    coder: Coder,
+    tick: Callable[[], None],
+    metrics: tuple[str, ...] = BENCH_METRICS,
+    examples: list[Example] | None = None,
 ) -> dict:
-    """Code and score every file with one codec setting; means over files, kbps over all."""
+    """Code and score every file with one codec setting; means over files (their 95% CI and
+    count under `stats`), kbps over all. The first `len(examples)` files' audio and scores are
+    added to `examples`."""
     per_file, total_bits, fixed_bits, total_time = [], 0, 0, 0.0
-    for wav in wavs:
+    examples = examples or []
+    for i, wav in enumerate(wavs):
         coded = coder(wav)
         total_bits += 8 * coded.size
         fixed_bits += 8 * (coded.fixed_rate_size or coded.size)
         total_time += coded.seconds
-        per_file.append(score(wav, coded.audio, EVAL_RATE).values)
+        per_file.append(score(wav, coded.audio, EVAL_RATE, metrics=metrics).values)
+        if i < len(examples):
+            kbps = 8 * coded.size / (len(wav) / EVAL_RATE) / 1000
+            examples[i].coded.append((codec, setting, kbps, coded.audio, per_file[-1]))
         tick()
     duration = sum(len(w) for w in wavs) / EVAL_RATE
     row = {"codec": codec, "setting": setting, "kbps": total_bits / duration / 1000}
     row["fixed_rate_kbps"] = fixed_bits / duration / 1000
-    for name in ROW_METRICS:
-        row[name] = summary_stats([v.get(name, math.nan) for v in per_file])["mean"]
+    row["stats"] = {}
+    for name in value_names(metrics):
+        row["stats"][name] = summary_stats([v.get(name, math.nan) for v in per_file])
+        row[name] = row["stats"][name]["mean"]
     row["rtf"] = total_time / duration
     return row
 
@@ -199,18 +227,27 @@ def run_bench(
     progress: Callable[[int], Callable[[], None]] | None = None,
     reference: str | None = None,
     command_seconds: float = 600.0,
-) -> tuple[list[dict], dict]:
-    """Rows for our model at each number of `stages` (all by default) and every baseline, and
-    the speed figures. `progress(total)` returns a tick to call after each file is scored.
-    With `reference` (zoo name or checkpoint path of `model`), the `codec` command is also
-    timed on one CPU over a file of at least `command_seconds`."""
+    metrics: tuple[str, ...] = BENCH_METRICS,
+    listen: int = 0,
+) -> tuple[list[dict], dict, list[Example]]:
+    """Rows for our model at each number of `stages` (all by default) and every baseline, the
+    speed figures, and the first `listen` files as examples for a listening page.
+    `progress(total)` returns a tick to call after each file is scored. With `reference` (zoo
+    name or checkpoint path of `model`), the `codec` command is also timed on one CPU over a
+    file of at least `command_seconds`."""
     require("opusenc", "opusdec", "c2enc", "c2dec")
-    wavs = [load_audio(p, EVAL_RATE)[0].mean(axis=0) for p in audio_files(directory)]
+    check_available(metrics)
+    paths = audio_files(directory)
+    wavs = [load_audio(p, EVAL_RATE)[0].mean(axis=0) for p in paths]
+    examples = [Example(p.stem, w, []) for p, w in zip(paths[:listen], wavs, strict=False)]
     stages = stages or list(range(1, model.num_stages + 1))
     coders = [("codec", f"{n} stages", _ours(model, label, n)) for n in stages]
     coders += [(b.codec, b.setting, _classical(b)) for b in baselines()]
     tick = progress(len(coders) * len(wavs)) if progress else (lambda: None)
-    rows = [_row(codec, setting, wavs, coder, tick) for codec, setting, coder in coders]
+    rows = [
+        _row(codec, setting, wavs, coder, tick, metrics, examples)
+        for codec, setting, coder in coders
+    ]
     speed = measure_speed(model, wavs)
     if reference is not None:
         speed["command_1_cpu"] = measure_command_speed(reference, wavs, command_seconds)
@@ -218,19 +255,31 @@ def run_bench(
     for row in rows:
         frame_ms = latency.get(row["setting"], model.latency_ms)
         row["latency_ms"] = frame_ms + row["rtf"] * frame_ms
-    return rows, speed
+    return rows, speed, examples
+
+
+def metric_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """Header and cells of the per-setting table: bitrates, each metric's mean, speed."""
+    names = list(rows[0]["stats"])
+    header = ["codec", "setting", "kbps", "fixed-rate kbps", *(LABELS[n] for n in names)]
+    table = [
+        [r["codec"], r["setting"], f"{r['kbps']:.2f}", f"{r['fixed_rate_kbps']:.2f}"]
+        + [format_value(n, r[n]) for n in names]
+        + [f"{r['rtf']:.3f}", f"{r['latency_ms']:.1f}"]
+        for r in rows
+    ]
+    return [*header, "RTF", "latency ms"], table
+
+
+def format_value(name: str, value: float) -> str:
+    if math.isnan(value):
+        return "n/a"
+    digits = {"si_sdr": 1, "f0_rmse_cents": 0, "stoi": 3, "estoi": 3, "speaker_similarity": 3}
+    return f"{value:.{digits.get(name, 2)}f}"
 
 
 def bench_markdown(rows: list[dict], speed: dict, label: str) -> str:
-    header = ["codec", "setting", "kbps", "fixed-rate kbps", "PESQ-WB", "PESQ-NB", "STOI"]
-    header += ["ESTOI", "SI-SDR dB", "RTF", "latency ms"]
-    table = [
-        [r["codec"], r["setting"], f"{r['kbps']:.2f}", f"{r['fixed_rate_kbps']:.2f}"]
-        + [f"{r['pesq_wb']:.2f}", f"{r['pesq_nb']:.2f}"]
-        + [f"{r['stoi']:.3f}", f"{r['estoi']:.3f}", f"{r['si_sdr']:.1f}", f"{r['rtf']:.3f}"]
-        + [f"{r['latency_ms']:.1f}"]
-        for r in rows
-    ]
+    header, table = metric_table(rows)
     threads = [
         [key.split("_")[0], f"{v['encode_rtf']:.4f}", f"{v['decode_rtf']:.4f}"]
         for key, v in speed.items()
@@ -278,8 +327,12 @@ def plot_rate_distortion(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    names = list(rows[0]["stats"])
+    shown = [n for n in ("pesq_wb", "stoi", "visqol", "dnsmos_ovrl") if n in names] or names
+    shown = (shown + names)[:2]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, metric, title in ((axes[0], "pesq_wb", "PESQ-WB"), (axes[1], "stoi", "STOI")):
+    for ax, metric in zip(axes, shown, strict=False):
+        title = LABELS[metric]
         for codec in dict.fromkeys(r["codec"] for r in rows):
             mine = [r for r in rows if r["codec"] == codec]
             points = sorted((r["kbps"], r[metric]) for r in mine)
@@ -301,10 +354,7 @@ def plot_rate_distortion(rows: list[dict], path: Path) -> None:
 
 def write_bench(rows: list[dict], speed: dict, label: str, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    keys = ("codec", "setting", "kbps", "fixed_rate_kbps", *ROW_METRICS, "rtf")
-    (out / "bench.json").write_text(
-        json.dumps([{k: r[k] for k in keys} for r in rows], indent=2) + "\n"
-    )
+    (out / "bench.json").write_text(json.dumps(_nan_to_none(rows), indent=2) + "\n")
     (out / "speed.json").write_text(json.dumps(speed, indent=2) + "\n")
     (out / "bench.md").write_text(bench_markdown(rows, speed, label))
     plot_rate_distortion(rows, out / "rd.png")

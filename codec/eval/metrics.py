@@ -31,6 +31,7 @@ METRIC_VALUES: dict[str, tuple[str, ...]] = {
     "wer": ("wer", "wer_ref"),
 }
 DEFAULT_METRICS = ("pesq_wb", "pesq_nb", "stoi", "estoi", "si_sdr", "mel_distance", "pitch")
+BENCH_METRICS = ("pesq_wb", "pesq_nb", "stoi", "estoi", "si_sdr")  # codec bench's default
 METRICS = ("pesq_wb", "pesq_nb", "stoi", "estoi", "si_sdr", "mel_distance")  # signal measures
 MAX_DELAY_SECONDS = 0.25
 

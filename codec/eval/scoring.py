@@ -162,4 +162,6 @@ def _nan_to_none(value):
     """JSON has no NaN: missing statistics become null."""
     if isinstance(value, dict):
         return {k: _nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_to_none(v) for v in value]
     return None if isinstance(value, float) and math.isnan(value) else value
