@@ -8,6 +8,7 @@ install (`pip install codec[metrics]`, which `make install` does).
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 from functools import lru_cache
 
@@ -57,17 +58,40 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
+class _PerSignal:
+    """Remembers what a function computed on recent signals (by content), so that a
+    reference scored against many reconstructions is analysed once."""
+
+    def __init__(self, fn, size: int = 4096) -> None:
+        self.fn, self.size, self.memo = fn, size, {}
+
+    def __call__(self, x: np.ndarray):
+        key = hashlib.sha1(np.ascontiguousarray(x, dtype=np.float32).tobytes()).digest()
+        if key not in self.memo:
+            if len(self.memo) >= self.size:
+                self.memo.pop(next(iter(self.memo)))
+            self.memo[key] = self.fn(x)
+        return self.memo[key]
+
+
+def _f0_track(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    import librosa
+
+    low, high = F0_RANGE
+    f0, voiced, _ = librosa.pyin(
+        x.astype(np.float32), fmin=low, fmax=high, sr=RATE, frame_length=1024, hop_length=F0_HOP,
+        n_thresholds=50,
+    )  # fmt: skip
+    return f0, voiced
+
+
+_reference_f0 = _PerSignal(_f0_track)
+
+
 def pitch(ref: np.ndarray, hyp: np.ndarray) -> dict[str, float]:
     """F0 RMSE in cents over frames both call voiced, and the voicing decision error (share of
     frames voiced in one and not the other), from librosa's pYIN."""
-    import librosa
-
-    tracks = [
-        librosa.pyin(x.astype(np.float32), fmin=F0_RANGE[0], fmax=F0_RANGE[1], sr=RATE,
-                     frame_length=1024, hop_length=F0_HOP, n_thresholds=50)
-        for x in (ref, hyp)
-    ]  # fmt: skip
-    (f_ref, v_ref, _), (f_hyp, v_hyp, _) = tracks
+    (f_ref, v_ref), (f_hyp, v_hyp) = _reference_f0(ref), _f0_track(hyp)
     n = min(len(f_ref), len(f_hyp))
     f_ref, v_ref, f_hyp, v_hyp = f_ref[:n], v_ref[:n], f_hyp[:n], v_hyp[:n]
     both = v_ref & v_hyp
@@ -116,12 +140,18 @@ def _voice_encoder():
     return module.VoiceEncoder(device="cpu", verbose=False)
 
 
-def speaker_similarity(ref: np.ndarray, hyp: np.ndarray) -> dict[str, float]:
-    """Cosine similarity of the two signals' speaker embeddings (resemblyzer): 1 is the same."""
+def _speaker_embedding(x: np.ndarray) -> np.ndarray:
     from resemblyzer import preprocess_wav
 
-    encoder = _voice_encoder()
-    a, b = (encoder.embed_utterance(preprocess_wav(x.astype(np.float32), RATE)) for x in (ref, hyp))
+    return _voice_encoder().embed_utterance(preprocess_wav(x.astype(np.float32), RATE))
+
+
+_reference_embedding = _PerSignal(_speaker_embedding)
+
+
+def speaker_similarity(ref: np.ndarray, hyp: np.ndarray) -> dict[str, float]:
+    """Cosine similarity of the two signals' speaker embeddings (resemblyzer): 1 is the same."""
+    a, b = _reference_embedding(ref), _speaker_embedding(hyp)
     return {"speaker_similarity": float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))}
 
 
@@ -141,12 +171,15 @@ def recognise(x: np.ndarray) -> str:
     return hypothesis.hypstr.lower() if hypothesis is not None else ""
 
 
+_reference_words = _PerSignal(recognise)
+
+
 def word_error(ref: np.ndarray, hyp: np.ndarray, text: str | None = None) -> dict[str, float]:
     """Word error rate of the recognizer on `hyp` against `text`, and on `ref` against it too,
     so the change is what the codec did (the recognizer is weak). Without `text`, the
     recognizer's output on `ref` is the transcript, and `wer_ref` is 0 by construction."""
     jiwer = _require("wer", "jiwer")
-    reference_words = recognise(ref)
+    reference_words = _reference_words(ref)
     truth = normalise_text(text) if text is not None else reference_words
     if not truth:
         raise ValueError("no words to score against (empty transcript)")
