@@ -26,7 +26,7 @@ import torch
 import codec
 from codec.compress import encode_file
 from codec.data.kaldi import load_utterance, read_data_dir
-from codec.tokens import TokenHeader, TokenReader, TokenWriter, frames_per_packet
+from codec.tokens import TokenHeader, TokenReader, frames_per_packet, token_file_bytes
 from codec.zoo import model_label
 
 
@@ -52,11 +52,7 @@ def file_bytes(model, header: TokenHeader, codes: np.ndarray, samples: int, n: i
             entropy_hash=None if entropy is None else entropy.hash,
             entropy_scheme=1,
         )
-        buffer = io.BytesIO()
-        writer = TokenWriter(buffer, h, entropy)
-        writer.write(codes[:, :n])
-        writer.close(samples)
-        out[name] = len(buffer.getvalue())
+        out[name] = len(token_file_bytes(h, codes[:, :n], samples, entropy))
     return out
 
 

@@ -265,18 +265,21 @@ def read_codes(
         reader = TokenReader(stream, str(path))
         if reader.header.version >= 3:
             if model is None:
-                model = _zoo_model(reader.header, str(path))
+                from codec.zoo import load_model
+
+                model = load_model(zoo_name(reader.header, str(path)))
             reader.entropy = _entropy_for(model, reader.header, str(path))
         codes = reader.read_all()
     return reader.header, codes, reader.num_samples
 
 
-def _zoo_model(header: TokenHeader, name: str) -> CodecModel:
-    from codec.zoo import MODELS, load_model, resolve
+def zoo_name(header: TokenHeader, name: str) -> str:
+    """The zoo model that token file `name` names; TokenFileError if the zoo lacks it."""
+    from codec.zoo import MODELS, resolve
 
     if resolve(header.model) not in MODELS:
         raise TokenFileError(
             f"{name} was made with model {header.model!r}, which is not in the model zoo: "
             "pass --model with that checkpoint"
         )
-    return load_model(header.model)
+    return header.model

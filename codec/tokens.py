@@ -13,6 +13,7 @@ Layout (little-endian; `docs/token-format.md` is the reference):
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import math
 import struct
@@ -225,6 +226,17 @@ class TokenWriter:
         self.stream.write(record + struct.pack("<I", zlib.crc32(record)))
         self._packets += 1
         self._frames += frames
+
+
+def token_file_bytes(
+    header: TokenHeader, codes: np.ndarray, num_samples: int, entropy: EntropyModel | None = None
+) -> bytes:
+    """A whole token file in memory, from codes `[channels, n_q, frames]`."""
+    buffer = io.BytesIO()
+    writer = TokenWriter(buffer, header, entropy)
+    writer.write(codes)
+    writer.close(num_samples)
+    return buffer.getvalue()
 
 
 class TokenReader:

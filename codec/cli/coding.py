@@ -98,19 +98,10 @@ def _encode_job(
 
 def _decode_job(job: Job, model_ref: str | None, force: bool, show_progress: bool = False) -> str:
     from codec.audio import audio_format
-    from codec.compress import decode_file
-    from codec.tokens import TokenFileError
-    from codec.zoo import MODELS, resolve
+    from codec.compress import decode_file, zoo_name
 
     def load(header):
-        if model_ref is not None:
-            return _model(model_ref)
-        if resolve(header.model) not in MODELS:
-            raise TokenFileError(
-                f"{job.source} was made with model {header.model!r}, which is not in the model "
-                "zoo: pass --model with that checkpoint"
-            )
-        return _model(header.model)
+        return _model(model_ref if model_ref is not None else zoo_name(header, job.source))
 
     source = sys.stdin.buffer if job.source == STDIO else None
     fmt = "WAV" if job.target == STDIO else audio_format(job.target)

@@ -30,7 +30,7 @@ from codec.eval.metrics import BENCH_METRICS, check_available, score, value_name
 from codec.eval.report import markdown_table
 from codec.eval.scoring import EVAL_RATE, _nan_to_none, summary_stats
 from codec.model import CodecModel
-from codec.tokens import TokenReader, TokenWriter
+from codec.tokens import TokenReader, token_file_bytes
 
 LABELS = {"pesq_wb": "PESQ-WB", "pesq_nb": "PESQ-NB", "stoi": "STOI", "estoi": "ESTOI",
           "si_sdr": "SI-SDR dB", "mel_distance": "mel", "f0_rmse_cents": "F0 cents",
@@ -84,11 +84,8 @@ def fixed_rate_size(data: bytes, model: CodecModel) -> int:
     """Bytes of the version-2 (fixed-rate) file holding the same codes as token file `data`."""
     reader = TokenReader(io.BytesIO(data), entropy=model.entropy)
     codes = reader.read_all()
-    fixed = io.BytesIO()
-    writer = TokenWriter(fixed, dataclasses.replace(reader.header, entropy_hash=None))
-    writer.write(codes)
-    writer.close(reader.num_samples)
-    return len(fixed.getvalue())
+    fixed = dataclasses.replace(reader.header, entropy_hash=None)
+    return len(token_file_bytes(fixed, codes, reader.num_samples))
 
 
 def save_audio_to(stream: io.BytesIO, wav: np.ndarray) -> None:
