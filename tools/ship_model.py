@@ -16,31 +16,18 @@ docs/models.md.
 from __future__ import annotations
 
 import argparse
-import random
 from pathlib import Path
 
 import torch
 
 import codec
 from codec.audio import load_audio
-from codec.data.kaldi import load_utterance, read_data_dir
+from codec.data.kaldi import read_data_dir, sample_audio
 from codec.train.checkpoint import model_from_checkpoint
 from codec.zoo import MODEL_DIR
 
 SAMPLE = Path(__file__).parents[1] / "tests" / "data" / "speech_fr.flac"
 LIMIT_MB = 20.0
-
-
-def training_audio(data: Path, rate: int, max_seconds: float):
-    """Utterances `[C, 1, T]` of a data directory in a fixed shuffled order, up to a budget."""
-    utterances = read_data_dir(data)
-    used = 0.0
-    for utt in random.Random(0).sample(utterances, len(utterances)):
-        if used >= max_seconds:
-            return
-        wav = load_utterance(utt, rate)
-        used += wav.shape[1] / rate
-        yield torch.from_numpy(wav)[:, None]
 
 
 def main() -> None:
@@ -63,7 +50,9 @@ def main() -> None:
     model.save(target, half=True)
     shipped = codec.load_model(target)
     if args.data is not None:
-        shipped.fit_entropy(training_audio(args.data, shipped.sample_rate, args.data_seconds))
+        rate, utterances = shipped.sample_rate, read_data_dir(args.data)
+        audio = sample_audio(utterances, rate, args.data_seconds)
+        shipped.fit_entropy(torch.from_numpy(wav)[:, None] for wav in audio)
         shipped.save(target, half=True)
         print(f"fitted entropy tables {shipped.entropy.hash} on {args.data}")
     elif shipped.entropy is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,3 +115,17 @@ def validate_data_dir(data_dir: str | Path, sample_rate: int | None = None) -> d
             f"{data_dir} has {len(problems)} bad utterances{more}: " + "; ".join(problems[:5])
         )
     return durations
+
+
+def sample_audio(
+    utterances: list[Utterance], sample_rate: int, max_seconds: float, seed: int = 0
+) -> Iterator[np.ndarray]:
+    """Utterances `[C, T]` in a fixed shuffled order (all of a corpus, not its first files),
+    until `max_seconds` of audio have been read."""
+    used = 0.0
+    for utt in random.Random(seed).sample(utterances, len(utterances)):
+        if used >= max_seconds:
+            return
+        wav = load_utterance(utt, sample_rate)
+        used += wav.shape[1] / sample_rate
+        yield wav

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import random
 import shutil
 import sys
 import time
@@ -22,7 +21,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from codec.data.crops import CropBatches, CropSettings
-from codec.data.kaldi import load_utterance, read_data_dir, validate_data_dir
+from codec.data.kaldi import load_utterance, read_data_dir, sample_audio, validate_data_dir
 from codec.data.memory import MemoryCrops, bank_bytes, load_bank
 from codec.model import CodecModel
 from codec.spectral import MultiScaleMelDistance
@@ -461,13 +460,8 @@ class Trainer:
 
     def training_audio(self, budget: float) -> Iterator[Tensor]:
         """Training utterances `[C, 1, T]` in a fixed shuffled order, up to `budget` seconds."""
-        rate, used = self.cfg.model.sample_rate, 0.0
-        order = random.Random(self.cfg.train.seed).sample(self.train_utts, len(self.train_utts))
-        for utt in order:
-            if used >= budget:
-                return
-            wav = load_utterance(utt, rate)
-            used += wav.shape[1] / rate
+        rate, seed = self.cfg.model.sample_rate, self.cfg.train.seed
+        for wav in sample_audio(self.train_utts, rate, budget, seed):
             yield torch.from_numpy(wav)[:, None]
 
     def compile_codebooks(self) -> None:
