@@ -23,5 +23,19 @@ pip=("$venv/bin/python" -m pip install --disable-pip-version-check -q)
 "$venv/bin/python" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$torch_version')" 2>/dev/null \
   || "${pip[@]}" "torch==$torch_version"
 "${pip[@]}" -e "$root[dev,recipes,metrics]"
+# librosa compiles its numba kernels on first use and caches them beside its sources. Processes
+# that compile at the same time (test workers, recipe jobs) can leave a cache that crashes every
+# later pYIN call, so start from an empty cache and compile the kernels we use here, serially.
+site=$("$venv/bin/python" -c "import librosa, pathlib; print(pathlib.Path(librosa.__file__).parent)")
+find "$site" -path '*/__pycache__/*' \( -name '*.nbi' -o -name '*.nbc' \) -delete
+"$venv/bin/python" - <<'PY'
+import librosa
+import numpy as np
+
+y = np.random.default_rng(0).standard_normal(16000).astype(np.float32)
+librosa.pyin(y, fmin=60, fmax=400, sr=16000, frame_length=1024, hop_length=320)
+librosa.zero_crossings(y)
+librosa.istft(librosa.stft(y))
+PY
 echo "$want" > "$stamp"
 echo "installed codec into $venv (torch $torch_version)"
