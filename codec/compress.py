@@ -3,6 +3,9 @@
 Both directions stream: audio is read in fixed blocks, resampled chunk by chunk, and coded in
 fixed one-second chunks through the model's streaming path, so memory stays bounded for long
 files and the tokens depend only on the file's content, never on how it was read.
+
+The model is a torch `CodecModel` or an exported `codec.runtime.OnnxCodec` (no torch needed):
+both give the same token files.
 """
 
 from __future__ import annotations
@@ -10,17 +13,17 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Union
 
 import numpy as np
-import torch
 
 from codec.audio import AudioReader, AudioSource, AudioWriter, StreamResampler
-from codec.conv import folded_state_dict
 from codec.entropy import SCHEME, EntropyModel
-from codec.model import CodecModel
+from codec.runtime import OnnxCodec
 from codec.tokens import (
     LOST,
     MAX_PAYLOAD,
@@ -31,6 +34,9 @@ from codec.tokens import (
     frames_per_packet,
 )
 
+if TYPE_CHECKING:
+    from codec.model import CodecModel
+
 Progress = Callable[[float], None]
 READ_BLOCK_SECONDS = 10.0  # audio read per block, at the file's own rate
 MODEL_CHUNK_FRAMES = 50  # frames per chunk through the model (1 s at 50 frames/s)
@@ -38,6 +44,8 @@ MODEL_CHUNK_FRAMES = 50  # frames per chunk through the model (1 s at 50 frames/
 
 def weights_hash(model: CodecModel) -> str:
     """A short SHA-256 of the model's weights (weight norm folded, key order fixed)."""
+    from codec.conv import folded_state_dict
+
     digest = hashlib.sha256()
     for key, tensor in sorted(folded_state_dict(model).items()):
         digest.update(key.encode())
@@ -45,7 +53,59 @@ def weights_hash(model: CodecModel) -> str:
     return digest.hexdigest()[:16]
 
 
-def stages_for_bitrate(model: CodecModel, kbps: float) -> int:
+class TorchStream:
+    """The torch model's streaming path with numpy in and out, as `OnnxStream` has it."""
+
+    def __init__(self, model: CodecModel) -> None:
+        self.model = model
+        self.device = next(model.parameters()).device
+
+    def encode(self, audio: np.ndarray, n_stages: int | None = None) -> np.ndarray:
+        """`[C, T]` -> codes `[C, n_stages, frames]` of the frames completed."""
+        import torch
+
+        wav = torch.from_numpy(audio).to(self.device)[:, None]
+        return self.model.encode(wav, n_stages=n_stages).cpu().numpy()
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        """codes `[C, n, frames]` -> audio `[C, frames * hop]`."""
+        import torch
+
+        return self.model.decode(torch.from_numpy(codes).to(self.device))[:, 0].cpu().numpy()
+
+
+class TorchCoder:
+    """A `CodecModel` seen as token files see a model; `OnnxCodec` has the same face."""
+
+    def __init__(self, model: CodecModel) -> None:
+        self.model = model
+        self.sample_rate, self.hop_length = model.sample_rate, model.hop_length
+        self.frame_rate, self.num_stages = model.frame_rate, model.num_stages
+        self.codebook_sizes = model.quantizer.codebook_sizes
+        self.entropy = model.entropy
+        self.bitrate = model.bitrate
+
+    @cached_property
+    def model_hash(self) -> str:
+        return weights_hash(self.model)
+
+    @contextmanager
+    def streaming(self, batch_size: int) -> Iterator[TorchStream]:
+        import torch
+
+        with torch.inference_mode(), self.model.streaming(batch_size):
+            yield TorchStream(self.model)
+
+
+Model = Union["CodecModel", OnnxCodec]
+
+
+def as_coder(model: Model) -> TorchCoder | OnnxCodec:
+    """The coder of a torch model or an exported one."""
+    return model if isinstance(model, OnnxCodec) else TorchCoder(model)
+
+
+def stages_for_bitrate(model: Model, kbps: float) -> int:
     """The most stages whose bitrate does not exceed `kbps` (an error below one stage)."""
     fitting = [n for n in range(1, model.num_stages + 1) if model.bitrate(n) <= kbps * 1000 + 1e-6]
     if not fitting:
@@ -90,7 +150,7 @@ class EncodeResult:
 
 
 def encode_file(
-    model: CodecModel,
+    model: Model,
     model_name: str,
     source: AudioSource,
     target: BinaryIO,
@@ -104,9 +164,9 @@ def encode_file(
     else fixed-rate (version 2). The codes are the same either way. `progress(seconds)` is told
     of each block of audio read."""
     reader = AudioReader(source, name)
+    model = as_coder(model)
     n = model.num_stages if n_stages is None else n_stages
-    sizes = model.quantizer.codebook_sizes[:n]
-    device = next(model.parameters()).device
+    sizes = model.codebook_sizes[:n]
     entropy = None if fixed_rate else model.entropy
     packet_frames = frames_per_packet(sizes, reader.channels, model.frame_rate)
     if entropy is not None:
@@ -114,7 +174,7 @@ def encode_file(
             packet_frames -= 1
     header = TokenHeader(
         model=model_name,
-        model_hash=weights_hash(model),
+        model_hash=model.model_hash,
         sample_rate=model.sample_rate,
         hop_length=model.hop_length,
         codebook_sizes=sizes,
@@ -131,11 +191,11 @@ def encode_file(
 
     def code(chunk: np.ndarray) -> None:
         nonlocal frames
-        codes = model.encode(torch.from_numpy(chunk).to(device)[:, None], n_stages=n).cpu().numpy()
+        codes = stream.encode(chunk, n)
         writer.write(codes)
         frames += codes.shape[2]
 
-    with torch.inference_mode(), model.streaming(batch_size=reader.channels):
+    with model.streaming(batch_size=reader.channels) as stream:
         for block in reader.blocks(round(READ_BLOCK_SECONDS * reader.sample_rate)):
             num_samples += block.shape[1]
             if progress:
@@ -149,7 +209,7 @@ def encode_file(
     return EncodeResult(header, num_samples, frames)
 
 
-ModelLoader = Callable[[TokenHeader], CodecModel]
+ModelLoader = Callable[[TokenHeader], Model]
 CONCEALMENT_FADE_SECONDS = 0.01  # audio fades out into, and in from, a damaged packet's silence
 
 
@@ -190,14 +250,13 @@ def decode_file(
     """
     reader = TokenReader(source, name, salvage=True)
     header = reader.header
-    model = load_model(header)
-    if weights_hash(model) != header.model_hash:
+    model = as_coder(load_model(header))
+    if model.model_hash != header.model_hash:
         raise TokenFileError(
             f"{name} was made by model {header.model!r} (weights {header.model_hash}), "
             "and the model given has other weights"
         )
     reader.entropy = _entropy_for(model, header, name)
-    device = next(model.parameters()).device
     rate = header.original_sample_rate
     resample = StreamResampler(model.sample_rate, rate, header.channels)
     hold = math.ceil(header.hop_length * rate / model.sample_rate) + 64
@@ -206,8 +265,7 @@ def decode_file(
     written = 0
     with (
         AudioWriter(target, rate, header.channels, audio_format) as out,
-        torch.inference_mode(),
-        model.streaming(batch_size=header.channels),
+        model.streaming(batch_size=header.channels) as stream,
     ):
         was_lost = False
         for codes in reader.packets():
@@ -215,7 +273,7 @@ def decode_file(
             if lost:  # a damaged packet: silence of the same length
                 audio = np.zeros((header.channels, codes.shape[2] * header.hop_length), np.float32)
             else:
-                audio = model.decode(torch.from_numpy(codes).to(device))[:, 0].cpu().numpy()
+                audio = stream.decode(codes)
             if progress:
                 progress(codes.shape[2] / header.frame_rate)
             audio = resample(audio)
@@ -243,7 +301,7 @@ def decode_file(
     return DecodeResult(header, lost, reader.num_samples is not None)
 
 
-def _entropy_for(model: CodecModel, header: TokenHeader, name: str) -> EntropyModel | None:
+def _entropy_for(model: Model | TorchCoder, header: TokenHeader, name: str) -> EntropyModel | None:
     """The entropy tables a file needs from `model` (None for fixed-rate files)."""
     if header.version < 3:
         return None
@@ -256,7 +314,7 @@ def _entropy_for(model: CodecModel, header: TokenHeader, name: str) -> EntropyMo
 
 
 def read_codes(
-    path: str | Path, model: CodecModel | None = None
+    path: str | Path, model: Model | None = None
 ) -> tuple[TokenHeader, np.ndarray, int | None]:
     """Header, all codes `[channels, n_q, frames]` and sample count of a token file, read
     strictly (any damage is a TokenFileError). An entropy-coded file is read with `model`'s

@@ -23,7 +23,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 PRECISION = 16
 TOTAL = 1 << PRECISION
@@ -138,6 +137,8 @@ class EntropyModel:
     def state(self) -> dict:
         """What a checkpoint stores: the radices, and the tables as `f - 1` (0..65535) in 16-bit
         integers (torch's int16, read back modulo 2^16)."""
+        import torch
+
         return {
             "scheme": SCHEME,
             "radices": self.radices,

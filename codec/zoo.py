@@ -1,10 +1,17 @@
-"""Named, versioned models shipped in the package, and `load_model` that resolves them."""
+"""Named, versioned models shipped in the package: `load_model` resolves a name or a file to a
+torch model, `load_onnx` to its exported graphs (exported once, then cached; no torch needed
+after that)."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from codec.model import CodecModel
+if TYPE_CHECKING:
+    from codec.model import CodecModel
+    from codec.runtime import OnnxCodec
 
 MODEL_DIR = Path(__file__).parent / "models"
 
@@ -25,14 +32,28 @@ def resolve(name: str) -> str:
 
 def load_model(name_or_path: str | Path) -> CodecModel:
     """A checkpoint file, or a model of the zoo by name (`codec models` lists them)."""
+    from codec.model import CodecModel
+
+    model = CodecModel.load(checkpoint_file(name_or_path))
+    if not Path(name_or_path).is_file():
+        model.name = resolve(str(name_or_path))
+    return model
+
+
+def model_label(reference: str | Path) -> str:
+    """How a token file names its model: the versioned zoo name, or the checkpoint's file name."""
+    path = Path(reference)
+    return path.name if path.is_file() else resolve(str(reference))
+
+
+def checkpoint_file(name_or_path: str | Path) -> Path:
+    """The checkpoint file behind a zoo name or a path."""
     path = Path(name_or_path)
     if path.is_file():
-        return CodecModel.load(path)
+        return path
     name = resolve(str(name_or_path))
     if name in MODELS:
-        model = CodecModel.load(MODEL_DIR / MODELS[name])
-        model.name = name
-        return model
+        return MODEL_DIR / MODELS[name]
     known = ", ".join(sorted(MODELS) + sorted(ALIASES)) or "none shipped yet"
     raise FileNotFoundError(
         f"no model file or zoo model named {str(name_or_path)!r} (zoo: {known}); "
@@ -40,7 +61,35 @@ def load_model(name_or_path: str | Path) -> CodecModel:
     )
 
 
-def model_label(reference: str | Path) -> str:
-    """How a token file names its model: the versioned zoo name, or the checkpoint's file name."""
-    path = Path(reference)
-    return path.name if path.is_file() else resolve(str(reference))
+def onnx_cache() -> Path:
+    """Where exported models are cached: $CODEC_CACHE, else ~/.cache/codec (XDG)."""
+    if "CODEC_CACHE" in os.environ:
+        return Path(os.environ["CODEC_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "codec"
+
+
+def load_onnx(name_or_path: str | Path, threads: int = 1) -> OnnxCodec:
+    """The exported graphs of a model: a directory written by `codec export`, or a zoo name or
+    checkpoint, exported on first use (with torch) into the cache under a hash of its file."""
+    import shutil
+    import tempfile
+
+    from codec.runtime import OnnxCodec
+
+    path = Path(name_or_path)
+    if path.is_dir():
+        return OnnxCodec(path, threads)
+    file = checkpoint_file(name_or_path)
+    digest = hashlib.sha256(file.read_bytes()).hexdigest()[:16]
+    cached = onnx_cache() / "onnx" / f"{file.stem}-{digest}"
+    if not (cached / "manifest.json").is_file():
+        from codec.export import export_model
+
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{cached.name}-", dir=cached.parent))
+        export_model(load_model(name_or_path), model_label(name_or_path), staging)
+        try:
+            staging.rename(cached)
+        except OSError:  # another process exported it first
+            shutil.rmtree(staging, ignore_errors=True)
+    return OnnxCodec(cached, threads)

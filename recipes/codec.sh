@@ -8,6 +8,7 @@
 #   1 data preparation (local/data.sh)      -> data/<set>/{wav.scp,utt2spk,spk2utt}
 #   2 format: resample, dump, validate      -> dump/<set>/{audio/,wav.scp,utt2dur}
 #   3 train (codec train; resumable)        -> exp/codec_<tag>/model.ckpt
+#     (--init-from default: fine-tune the shipped model instead of training from scratch)
 #   4 compile codebooks (VP models)         -> exp/codec_<tag>/final.ckpt
 #   5 encode and decode the test sets       -> exp/codec_<tag>/decode_<kbps>kbps/<set>/
 #   6 score (PESQ, STOI, ESTOI, SI-SDR, mel, bitrate, token usage)
@@ -28,7 +29,11 @@ bitrates="1.5 3 6"         # kbps for stage 5 (each picks the most stages that f
 sample_rate=16000
 local_data_opts=""         # passed to local/data.sh
 train_opts=""              # passed to codec train, e.g. "--set train.max_steps=1000"
-help_message="Usage: $0 [options]; stages: 1 data, 2 format, 3 train, 4 compile, 5 encode/decode, 6 score, 7 results"
+init_from=""               # fine-tune this model instead of training from scratch: a zoo name
+                           # (default) or a checkpoint; the network comes from it, not --config
+finetune_config=""         # with --init-from: training options (default: the finetune preset)
+help_message="Usage: $0 [options]; stages: 1 data, 2 format, 3 train, 4 compile, 5 encode/decode, 6 score, 7 results
+Fine-tune the shipped model on this corpus instead of training from scratch: $0 --init-from default"
 
 utils=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/utils
 . "$utils/parse_options.sh"
@@ -36,7 +41,14 @@ utils=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/utils
 [ -f ./cmd.sh ] && . ./cmd.sh
 : "${train_cmd:=$utils/run.pl}" "${decode_cmd:=$utils/run.pl}"
 
-tag=${tag:-$(basename "${config%.*}")}
+if [ -n "$init_from" ]; then
+  tag=${tag:-finetune_$(basename "${init_from%.*}")}
+  config=${finetune_config:-finetune}  # what stage 7 reports
+  train_config="${finetune_config:+--config $finetune_config} --init-from $init_from"
+else
+  tag=${tag:-$(basename "${config%.*}")}
+  train_config="--config $config"
+fi
 exp=exp/codec_$tag
 log() { echo "$(date '+%H:%M:%S') [stage $1] $2"; }
 run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
@@ -63,7 +75,7 @@ if run_stage 3 && [ ! -f "$exp/.train.done" ]; then
   launcher="codec"
   [ "$ngpu" -gt 1 ] && launcher="torchrun --nproc_per_node $ngpu $(command -v codec)"
   # the exact command, kept in the exp dir: run it again to resume an interrupted training
-  echo "$launcher train --config $config --train-data dump/$train_set --valid-data dump/$valid_set --out $exp --resume $train_opts" > "$exp/train.sh"
+  echo "$launcher train $train_config --train-data dump/$train_set --valid-data dump/$valid_set --out $exp --resume $train_opts" > "$exp/train.sh"
   log 3 "training: $(cat "$exp/train.sh") (log: exp/log/train_$tag.log)"
   $train_cmd --gpu "$ngpu" "exp/log/train_$tag.log" bash "$exp/train.sh"
   touch "$exp/.train.done"

@@ -3,6 +3,7 @@
 import json
 import re
 import shutil
+import subprocess
 
 import pytest
 import soundfile as sf
@@ -15,21 +16,34 @@ from codec.audio import load_audio
 from codec.cli.app import app
 from codec.eval.baselines import BaselineToolMissing, baselines, require
 
+TRANSCRIPTS = {  # core-sounds-en.txt of the Debian package asterisk-core-sounds-en
+    "speech_en": "I'm sorry there are no matches for those keywords",
+    "speech_en2": "press 2 to call the person who sent this message",
+}
 
-def test_bench_end_to_end(tmp_path):
+
+@pytest.fixture(scope="module")
+def bench_out(tmp_path_factory):
+    """`codec bench` of a tiny model on a Kaldi data directory of two real prompts (with their
+    transcripts), one file on the listening page; returns the output folder."""
+    tmp_path = tmp_path_factory.mktemp("bench")
     torch.manual_seed(0)
     model = codec.build_model("tiny").eval()
-    audio = tmp_path / "audio"
-    audio.mkdir()
-    for name in ("speech_en.flac", "speech_en2.flac"):
-        shutil.copy(DATA / name, audio / name)
-    model.fit_entropy([torch.from_numpy(load_audio(p, 16000)[0])[:, None] for p in audio.iterdir()])
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in TRANSCRIPTS:
+        shutil.copy(DATA / f"{name}.flac", data / f"{name}.flac")
+    (data / "wav.scp").write_text("".join(f"{n} {data / n}.flac\n" for n in TRANSCRIPTS))
+    (data / "text").write_text("".join(f"{n} {t}\n" for n, t in TRANSCRIPTS.items()))
+    model.fit_entropy(
+        [torch.from_numpy(load_audio(p, 16000)[0])[:, None] for p in data.glob("*.flac")]
+    )
     model.save(tmp_path / "m.ckpt")
     result = CliRunner().invoke(
         app,
         [
             "bench",
-            str(audio),
+            str(data),
             "--out",
             str(tmp_path / "out"),
             "-m",
@@ -39,12 +53,19 @@ def test_bench_end_to_end(tmp_path):
             "--long-seconds",
             "20",
             "--metrics",
-            "pesq_wb,stoi,visqol",
+            "pesq_wb,stoi,visqol,wer",
             "--listen",
             "1",
+            "--jobs",
+            "2",
         ],
     )
     assert result.exit_code == 0, result.output
+    return tmp_path / "out"
+
+
+def test_bench_end_to_end(bench_out):
+    tmp_path = bench_out.parent
     rows = json.loads((tmp_path / "out" / "bench.json").read_text())
     settings = [(r["codec"], r["setting"]) for r in rows]
     assert settings[:2] == [("codec", "1 stages"), ("codec", "2 stages")]
@@ -59,6 +80,8 @@ def test_bench_end_to_end(tmp_path):
             "pesq_wb",
             "stoi",
             "visqol",
+            "wer",
+            "wer_ref",
             "stats",
             "rtf",
             "latency_ms",
@@ -88,14 +111,64 @@ def test_bench_end_to_end(tmp_path):
     )
     assert "process start-up included" in markdown and "fixed-rate files: RTF" in markdown
     assert "ViSQOL" in markdown
+    # WER against the data directory's transcripts, said so; the baselines' versions recorded
+    assert "WER is scored against the transcripts of the data directory's `text`" in markdown
+    assert re.search(r"opus-tools [0-9.]+ \(using libopus [0-9.]+\)", markdown)
+    assert by[("opus", "16kbps")]["wer"] <= by[("codec2", "700C")]["wer"]
     # the listening page: one file, its reference and every setting, playable from disk
     page = (tmp_path / "out" / "index.html").read_text()
-    players = re.findall(r"<audio controls preload='none' src='([^']+)'>", page)
+    players = re.findall(r"<audio controls preload='metadata' src='([^']+)'>", page)
     assert len(players) == 1 + len(rows) and "rd.png" in page
     for src in players:
         assert not src.startswith("/") and sf.info(tmp_path / "out" / src).samplerate == 16000
     assert "speech_en" in page and "ViSQOL" in page
     assert command["fixed_rate_rtf"] > 0
+
+
+BROWSER_CHECK = """<!doctype html><html><body><pre id="result">pending</pre>
+<iframe id="page" src="index.html" width="1200" height="900"></iframe><script>
+const frame = document.getElementById("page");
+frame.onload = async () => {
+  const doc = frame.contentDocument;
+  const durations = await Promise.all(Array.from(doc.querySelectorAll("audio")).map(
+    (a) => new Promise((done) => {
+      a.addEventListener("loadedmetadata", () => done(a.duration));
+      a.addEventListener("error", () => done(-1));
+      a.preload = "metadata";
+      a.load();
+    })));
+  const images = Array.from(doc.images).map((i) => (i.complete ? i.naturalWidth : -1));
+  document.getElementById("result").textContent = JSON.stringify({durations, images});
+};
+</script></body></html>"""
+
+
+def test_listening_page_plays_in_a_real_browser(bench_out):
+    """Headless Chromium opens index.html from disk: every audio element loads its file and
+    the plot loads; a screenshot of the page is saved beside it."""
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is missing: run tools/install_baselines.sh"
+    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    check = bench_out / "browser_check.html"  # beside the page: same folder, relative link
+    check.write_text(BROWSER_CHECK)
+    done = subprocess.run(
+        [*flags, "--allow-file-access-from-files", "--virtual-time-budget=20000", "--dump-dom",
+         check.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    found = re.search(r'<pre id="result">([^<]*)</pre>', done.stdout)
+    assert found, done.stderr[-2000:]
+    result = json.loads(found.group(1))
+    page = (bench_out / "index.html").read_text()
+    assert len(result["durations"]) == page.count("<audio ") > 0
+    assert all(d > 3 for d in result["durations"]), result  # the prompts last 3.6-3.7 s
+    assert result["images"] and all(w > 0 for w in result["images"]), result
+    shot, page_uri = bench_out / "screenshot.png", (bench_out / "index.html").as_uri()
+    subprocess.run(
+        [*flags, f"--screenshot={shot}", "--window-size=1200,1400", page_uri],
+        capture_output=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert shot.stat().st_size > 20_000
 
 
 def test_missing_tools_are_named_with_the_install_command(monkeypatch):

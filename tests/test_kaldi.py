@@ -1,5 +1,7 @@
 """Kaldi data directories: wav.scp, segments, and the errors a user sees."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -64,3 +66,55 @@ def test_validation_names_bad_files_and_rates(data_dir, tmp_path):
     with pytest.raises(ValueError, match="2 bad utterances") as error:
         validate_data_dir(data_dir)
     assert "bad: cannot read" in str(error.value) and "empty: no audio" in str(error.value)
+
+
+def test_debian_asterisk_prompts_get_their_transcripts(tmp_path):
+    """Real G.722 prompts in a package's layout, and the transcript file of the package
+    asterisk-core-sounds-en: every split gets a Kaldi `text` keyed like its wav.scp."""
+    import gzip
+    import subprocess
+
+    import imageio_ffmpeg
+    from helpers import DATA
+
+    from codec.data.kaldi import read_text, read_wav_scp
+    from codec.data.prepare import prepare_debian_speech
+
+    def package(name: str, lang: str) -> Path:
+        sounds = tmp_path / name / "usr/share/asterisk/sounds" / lang
+        for prompt, source in (("demo-nomatch", "speech_en"), ("digits/1", "speech_en2")):
+            (sounds / prompt).parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run(
+                [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i",
+                 str(DATA / f"{source}.flac"), "-ar", "16000", "-f", "g722",
+                 str(sounds / f"{prompt}.g722")],
+                check=True,
+            )  # fmt: skip
+        return tmp_path / name
+
+    transcripts = tmp_path / "core-sounds-en.txt.gz"
+    with gzip.open(transcripts, "wt") as stream:
+        stream.write("; Core Asterisk Sounds in English\n\n")
+        stream.write("demo-nomatch: I'm sorry there are no matches for those keywords\n")
+        stream.write("digits/1: one\n")
+    extracted = {
+        "asterisk-core-sounds-en-g722": package("en", "en_US_f_Allison"),
+        "asterisk-core-sounds-fr-g722": package("fr", "fr_CA_f_June"),
+    }
+    counts = prepare_debian_speech(
+        extracted, tmp_path / "work", tmp_path / "data", ("asterisk-core-sounds-fr-g722",),
+        transcripts={"asterisk-core-sounds-en-g722": transcripts},
+    )  # fmt: skip
+    assert counts["test"] == 2  # the held-out package: no transcripts given, no text
+    assert not (tmp_path / "data" / "test" / "text").exists()
+    texts, ids = {}, set()
+    for split in ("train", "dev"):  # two files: dev takes one of them
+        texts |= read_text(tmp_path / "data" / split / "text")
+        ids |= set(read_wav_scp(tmp_path / "data" / split))
+    assert texts == {
+        "asterisk-en-en_US_f_Allison_demo-nomatch": (
+            "I'm sorry there are no matches for those keywords"
+        ),
+        "asterisk-en-digits_1": "one",
+    }
+    assert set(texts) == ids

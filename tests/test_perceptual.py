@@ -99,3 +99,20 @@ def test_eval_command_with_all_metrics_records_versions(tmp_path):
     assert summary["packages"]["visqol-python"] and summary["packages"]["speechmos"]
     bad = CliRunner().invoke(app, [*args, "--metrics", "pesq,stoi"])
     assert bad.exit_code == 1 and "unknown metric 'pesq'" in bad.output
+
+
+def test_eval_takes_the_transcripts_beside_the_references_wav_scp(tmp_path):
+    for side, audio in (("ref", CLEAN), ("hyp", MILD)):
+        (tmp_path / side).mkdir()
+        sf.write(tmp_path / side / "u1.wav", audio, 16000)
+        (tmp_path / side / "wav.scp").write_text(f"u1 {tmp_path / side / 'u1.wav'}\n")
+    (tmp_path / "ref" / "text").write_text(
+        "u1 I'm sorry, there are no matches for those keywords\n"
+    )
+    args = ["eval", str(tmp_path / "ref" / "wav.scp"), str(tmp_path / "hyp" / "wav.scp")]
+    result = CliRunner().invoke(app, [*args, "--metrics", "wer"])
+    assert result.exit_code == 0, result.output
+    assert f"WER is scored against the transcripts in {tmp_path / 'ref' / 'text'}" in result.output
+    (tmp_path / "ref" / "text").unlink()
+    result = CliRunner().invoke(app, [*args, "--metrics", "wer"])
+    assert "the recognizer's output on each reference" in result.output

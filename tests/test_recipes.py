@@ -190,3 +190,19 @@ def test_mini_recipe_end_to_end_on_one_package(tmp_path):
         and "[stage 3]" not in again.stdout
         and "[stage 5]" not in again.stdout
     )  # sentinels
+    # the Asterisk prompts' transcripts, from the package without a codec suffix
+    texts = (mini / "data" / "train" / "text").read_text().splitlines()
+    assert texts and all(
+        line.startswith("asterisk-en-") and len(line.split()) > 1 for line in texts
+    )
+    # fine-tuning through the recipe: the model's own network, the finetune preset, kept in
+    # train.sh so that running it again resumes the same run
+    tuned = subprocess.run(
+        [str(mini / "run.sh"), *options[:-1], "--set train.max_steps=2 --set train.num_workers=0",
+         "--init-from", str(exp / "model.ckpt"), "--stage", "3", "--stop-stage", "3"],
+        capture_output=True, text=True, env=ENV,
+    )  # fmt: skip
+    assert tuned.returncode == 0, tuned.stdout[-2000:] + tuned.stderr[-3000:]
+    command = (mini / "exp" / "codec_finetune_model" / "train.sh").read_text()
+    assert f"--init-from {exp / 'model.ckpt'}" in command and "--config" not in command
+    assert "lr: 0.0002" in (mini / "exp" / "codec_finetune_model" / "config.yaml").read_text()

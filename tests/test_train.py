@@ -153,7 +153,55 @@ def test_init_from_starts_from_other_weights_with_a_fresh_optimizer(corpus, tmp_
     missing = CliRunner().invoke(
         app, train_args(corpus, tmp_path / "x", "--init-from", str(tmp_path / "nope.pt"))
     )
-    assert missing.exit_code == 1 and "--init-from: no checkpoint" in missing.output
+    assert missing.exit_code == 1 and "--init-from: no model file or zoo model" in missing.output
+
+
+def test_fine_tune_a_zoo_model_by_name(corpus, tmp_path, monkeypatch):
+    """`--init-from NAME` with no --config: the zoo model's architecture and the fine-tuning
+    preset; the package's model file is left as it was."""
+    import dataclasses
+
+    from codec import zoo
+
+    shipped = tmp_path / "models"
+    shipped.mkdir()
+    torch.manual_seed(0)
+    original = codec.build_model("tiny")
+    original.save(shipped / "tiny-v1.ckpt")
+    before = (shipped / "tiny-v1.ckpt").read_bytes()
+    monkeypatch.setattr(zoo, "MODEL_DIR", shipped)
+    monkeypatch.setitem(zoo.MODELS, "tiny-v1", "tiny-v1.ckpt")
+    monkeypatch.setitem(zoo.ALIASES, "tiny-latest", "tiny-v1")
+    data = ["--train-data", str(corpus / "train"), "--valid-data", str(corpus / "dev")]
+    steps = ["--set", "train.max_steps=2", "--set", "train.entropy_seconds=5"]
+    out = tmp_path / "tuned"
+    result = CliRunner().invoke(
+        app, ["train", "--init-from", "tiny-latest", *data, "-o", str(out), *FAST, *steps]
+    )
+    assert result.exit_code == 0, result.output
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["model"] == dataclasses.asdict(original.config)
+    assert config["optim"]["lr"] == 2e-4 and config["train"]["warmup_steps"] == 50  # finetune
+    tuned = codec.load_model(out / "model.ckpt")
+    assert tuned.config == original.config and tuned.entropy is not None
+    loaded = codec.load_model(shipped / "tiny-v1.ckpt").state_dict()
+    changed = [k for k, v in tuned.state_dict().items() if not torch.equal(v, loaded[k])]
+    assert changed  # it trained, from the zoo model's weights (see the init_from test)
+    assert (shipped / "tiny-v1.ckpt").read_bytes() == before
+    # an explicit config must describe the same network; the error names the first key
+    bad = CliRunner().invoke(
+        app,
+        ["train", "-c", "speech16k", "--init-from", "tiny-v1", *data, "-o", str(tmp_path / "b")],
+    )
+    assert bad.exit_code == 1 and "model.channels is 32, the checkpoint's is 4" in bad.output
+    unknown = CliRunner().invoke(app, ["train", "--init-from", "nope", *data, "-o", str(out)])
+    assert (
+        unknown.exit_code == 1
+        and "--init-from: no model file or zoo model named 'nope'" in unknown.output
+        and "tiny-latest" in unknown.output
+    )
+    neither = CliRunner().invoke(app, ["train", *data, "-o", str(tmp_path / "c")])
+    assert neither.exit_code == 1 and "give --config" in neither.output
 
 
 def test_adversarial_training_adds_its_losses(corpus, tmp_path):

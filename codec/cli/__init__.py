@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from codec.cli import codebooks, coding, evaluate, inspect, training  # noqa: F401  (they register their commands)
+from codec.cli import (  # noqa: F401  (they register their commands)
+    codebooks,
+    coding,
+    deploy,
+    evaluate,
+    inspect,
+    training,
+)
 from codec.cli.app import app
 
 

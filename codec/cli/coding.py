@@ -16,8 +16,9 @@ from codec.cli.jobs import STDIO, Job, atomic_output, open_input, plan, run_jobs
 
 TOKEN_SUFFIX = ".tok"
 LONG_FILE_SECONDS = 60.0  # a single file at least this long gets a progress bar
-_DEVICE = {"name": "cpu"}  # per process: where models run
+_RUN = {"device": "cpu", "backend": "torch", "threads": 1}  # per process: how models run
 _MODELS: dict[str, object] = {}  # per process: models loaded, by reference
+BACKENDS = ("torch", "onnx")
 
 
 ModelOption = Annotated[
@@ -29,23 +30,46 @@ JobsOption = Annotated[
     int, typer.Option("--jobs", "-j", min=1, help="Worker processes for batches.")
 ]
 DeviceOption = Annotated[str, typer.Option("--device", help="cpu or cuda.")]
+BackendOption = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        help="torch, or onnx: the model's exported graphs run by onnxruntime, without torch "
+        "(a zoo model or checkpoint is exported on first use and cached; --model also takes a "
+        "directory written by `codec export`). Both write and read the same token files.",
+    ),
+]
 
 
-def _init_worker(device: str, threads: int) -> None:
-    import torch
+def _init_worker(device: str, threads: int, backend: str = "torch") -> None:
+    if backend == "torch":
+        import torch
 
-    torch.set_num_threads(threads)
+        torch.set_num_threads(threads)
     _MODELS.clear()
-    _DEVICE["name"] = device
+    _RUN.update(device=device, backend=backend, threads=threads)
 
 
 def _model(reference: str):
-    """The model for `reference` (zoo name or path), loaded once per process, in eval mode."""
+    """The model for `reference` (zoo name or path), loaded once per process: a torch model in
+    eval mode, or with the onnx backend its exported graphs."""
     if reference not in _MODELS:
-        from codec.zoo import load_model
+        from codec.zoo import load_model, load_onnx
 
-        _MODELS[reference] = load_model(reference).to(_DEVICE["name"]).eval()
+        if _RUN["backend"] == "onnx":
+            _MODELS[reference] = load_onnx(reference, _RUN["threads"])
+        else:
+            _MODELS[reference] = load_model(reference).to(_RUN["device"]).eval()
     return _MODELS[reference]
+
+
+def _label(reference: str, model) -> str:
+    """How token files name the model: an exported model's own name, else the zoo name or the
+    checkpoint's file name."""
+    from codec.runtime import OnnxCodec
+    from codec.zoo import model_label
+
+    return model.name if isinstance(model, OnnxCodec) else model_label(reference)
 
 
 @contextmanager
@@ -72,7 +96,6 @@ def _encode_job(
 ) -> str:
     from codec.audio import duration_seconds
     from codec.compress import encode_file, stages_for_bitrate
-    from codec.zoo import model_label
 
     model = _model(model_ref)
     n_stages = stages if stages is not None else stages_for_bitrate(model, kbps) if kbps else None
@@ -85,7 +108,7 @@ def _encode_job(
     ):
         encode_file(
             model,
-            model_label(model_ref),
+            _label(model_ref, model),
             source,
             target,
             n_stages,
@@ -121,9 +144,12 @@ def _decode_job(job: Job, model_ref: str | None, force: bool, show_progress: boo
     return job.target
 
 
-def _run(jobs: list[Job], worker, n_workers: int, device: str, describe: str) -> None:
+def _run(
+    jobs: list[Job], worker, n_workers: int, device: str, describe: str, backend: str = "torch"
+) -> None:
     threads = 1 if n_workers > 1 else usable_cpus()
-    failed = run_jobs(jobs, worker, n_workers, partial(_init_worker, device, threads), describe)
+    start = partial(_init_worker, device, threads, backend)
+    failed = run_jobs(jobs, worker, n_workers, start, describe)
     if failed and len(jobs) > 1:
         fail(f"{failed} of {len(jobs)} files failed")
     if failed:
@@ -139,9 +165,13 @@ def _plan(
         fail(str(error))
 
 
-def _check_device(device: str) -> None:
+def _check_device(device: str, backend: str = "torch") -> None:
+    if backend not in BACKENDS:
+        fail(f"--backend must be torch or onnx, not {backend!r}")
     if device not in ("cpu", "cuda"):
         fail(f"--device must be cpu or cuda, not {device!r}")
+    if backend == "onnx" and device != "cpu":
+        fail("--backend onnx runs on the CPU: leave out --device")
     if device == "cuda":
         import torch
 
@@ -175,6 +205,7 @@ def encode(
     device: DeviceOption = "cpu",
     force: ForceOption = False,
     jobs: JobsOption = 1,
+    backend: BackendOption = "torch",
 ) -> None:
     """Encode audio (WAV, FLAC, OGG, MP3; any rate, any channels) into token files.
 
@@ -187,12 +218,12 @@ def encode(
     """
     if bitrate is not None and stages is not None:
         fail("give --bitrate or --stages, not both")
-    _check_device(device)
+    _check_device(device, backend)
     reference = model or "default"
     try:
         from codec.compress import stages_for_bitrate
 
-        _init_worker(device, usable_cpus())
+        _init_worker(device, usable_cpus(), backend)
         loaded = _model(reference)
         if stages is not None and stages > loaded.num_stages:
             fail(f"--stages {stages}: the model has {loaded.num_stages} stages")
@@ -211,7 +242,7 @@ def encode(
         show_progress=single,
         fixed_rate=fixed_rate,
     )
-    _run(job_list, worker, jobs, device, "encode")
+    _run(job_list, worker, jobs, device, "encode", backend)
     if loaded.entropy is None and not fixed_rate:
         typer.echo(
             f"note: model {reference} has no entropy tables, so the files are fixed-rate "
@@ -232,6 +263,7 @@ def decode(
     device: DeviceOption = "cpu",
     force: ForceOption = False,
     jobs: JobsOption = 1,
+    backend: BackendOption = "torch",
 ) -> None:
     """Decode token files back to audio at their original sample rate and channel count.
 
@@ -240,10 +272,10 @@ def decode(
 
     Example: codec decode speech.tok -o speech.wav
     """
-    _check_device(device)
+    _check_device(device, backend)
     job_list = _plan(inputs, out, (TOKEN_SUFFIX,), ".wav")
     worker = partial(_decode_job, model_ref=model, force=force, show_progress=len(job_list) == 1)
-    _run(job_list, worker, jobs, device, "decode")
+    _run(job_list, worker, jobs, device, "decode", backend)
 
 
 @app.command()

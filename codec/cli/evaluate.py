@@ -45,8 +45,9 @@ def evaluate(
         Path | None,
         typer.Option(
             "--text",
-            help="Kaldi text file (utterance id, then the words) of the references, for WER; "
-            "without it WER is scored against the recognizer's output on the reference.",
+            help="Kaldi text file (utterance id, then the words) of the references, for WER "
+            "(default: the `text` beside REF's wav.scp, if there is one); without one, WER is "
+            "scored against the recognizer's output on the reference.",
         ),
     ] = None,
 ) -> None:
@@ -66,6 +67,7 @@ def evaluate(
         fail("give REF and HYP (files, directories or wav.scp files), or --tokens DIR")
     from tqdm import tqdm
 
+    from codec.data.kaldi import read_text
     from codec.eval.metrics import check_available, select_metrics
     from codec.eval.perceptual import MetricUnavailable
     from codec.eval.scoring import match, score_pairs, summarise, summary_markdown, write_report
@@ -74,6 +76,7 @@ def evaluate(
         chosen = select_metrics(metrics)
         check_available(chosen)
         pairs = match(ref, hyp)
+        text = text or _text_beside(ref)
         texts = read_text(text) if text is not None else None
     except (FileNotFoundError, ValueError, MetricUnavailable) as error:
         fail(str(error))
@@ -104,18 +107,6 @@ def evaluate(
     typer.echo(summary_markdown(summary), nl=False)
 
 
-def read_text(path: Path) -> dict[str, str]:
-    """A Kaldi `text` file: utterance id -> transcript."""
-    if not path.is_file():
-        raise FileNotFoundError(f"no such text file: {path}")
-    texts = {}
-    for line in path.read_text().splitlines():
-        key, _, words = line.strip().partition(" ")
-        if key:
-            texts[key] = words.strip()
-    return texts
-
-
 def _token_report(directory: Path, out: Path | None, model: str | None) -> None:
     from codec.eval.token_report import token_usage, usage_markdown
     from codec.tokens import TokenFileError
@@ -144,9 +135,22 @@ def _token_report(directory: Path, out: Path | None, model: str | None) -> None:
     typer.echo(text, nl=False)
 
 
+def _text_beside(scp: Path) -> Path | None:
+    """The `text` file of the data directory that `scp` (a wav.scp or its directory) is in."""
+    folder = scp if scp.is_dir() else scp.parent
+    found = folder / "text"
+    return found if (folder / "wav.scp").exists() and found.is_file() else None
+
+
 @app.command()
 def bench(
-    directory: Annotated[Path, typer.Argument(help="Directory of speech files.")],
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="Directory of speech files, or a Kaldi data directory (or its wav.scp) whose "
+            "`text` gives transcripts for WER."
+        ),
+    ],
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Directory for bench.json, bench.md, rd.png.")
     ],
@@ -175,6 +179,12 @@ def bench(
         int,
         typer.Option("--listen", min=0, help="Files on the listening page (index.html); 0: none."),
     ] = 5,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs", "-j", min=1, help="Worker processes coding and scoring [default: all CPUs]."
+        ),
+    ] = None,
 ) -> None:
     """Our model at each bitrate next to Opus (6, 8, 12, 16 kbps, VoIP) and Codec2 (3200, 1600,
     700C), on the same files, scored the same way, with speed and latency, in one run.
@@ -189,6 +199,7 @@ def bench(
     """
     from tqdm import tqdm
 
+    from codec.cli.jobs import usable_cpus
     from codec.eval.baselines import BaselineToolMissing
     from codec.eval.bench import run_bench, write_bench
     from codec.eval.listening import write_listening_page
@@ -209,8 +220,8 @@ def bench(
             bars.append(tqdm(total=total, desc="bench", unit="file", file=sys.stderr))
             return bars[-1].update
 
-        rows, speed, examples = run_bench(
-            directory,
+        result = run_bench(
+            source,
             loaded,
             model_label(reference),
             counts,
@@ -219,13 +230,14 @@ def bench(
             long_seconds,
             chosen,
             listen,
+            jobs or usable_cpus(),
         )
         for bar in bars:
             bar.close()
     except (FileNotFoundError, ValueError, BaselineToolMissing, MetricUnavailable) as error:
         fail(str(error))
-    write_bench(rows, speed, model_label(reference), out)
+    write_bench(result, model_label(reference), out)
     typer.echo((out / "bench.md").read_text(), nl=False)
-    if examples:
-        page = write_listening_page(rows, examples, model_label(reference), out)
+    if result.examples:
+        page = write_listening_page(result.rows, result.examples, model_label(reference), out)
         typer.echo(f"listening page: {page}")

@@ -52,6 +52,19 @@ def read_wav_scp(path: str | Path) -> dict[str, Path]:
     return recordings
 
 
+def read_text(path: str | Path) -> dict[str, str]:
+    """Utterance id -> transcript, from a data directory's `text` file (UTF-8)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such text file: {path}")
+    texts = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        key, _, words = line.strip().partition(" ")
+        if key:
+            texts[key] = words.strip()
+    return texts
+
+
 def read_data_dir(data_dir: str | Path) -> list[Utterance]:
     """The utterances of a data directory, in file order; checks that every file exists."""
     data_dir = Path(data_dir)

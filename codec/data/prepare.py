@@ -15,8 +15,11 @@ import soundfile as sf
 from codec.audio import AUDIO_SUFFIXES, find_files
 
 
-def write_data_dir(out: Path, entries: Iterable[tuple[str, Path, str]]) -> int:
-    """Write wav.scp, utt2spk and spk2utt (sorted by utterance id) for (utt, path, speaker)."""
+def write_data_dir(
+    out: Path, entries: Iterable[tuple[str, Path, str]], texts: dict[str, str] | None = None
+) -> int:
+    """Write wav.scp, utt2spk and spk2utt (sorted by utterance id) for (utt, path, speaker),
+    and `text` for the utterances that `texts` has a transcript of."""
     rows = sorted(entries)
     if not rows:
         raise ValueError(f"no utterances for {out}")
@@ -29,6 +32,9 @@ def write_data_dir(out: Path, entries: Iterable[tuple[str, Path, str]]) -> int:
     (out / "spk2utt").write_text(
         "".join(f"{spk} {' '.join(utts)}\n" for spk, utts in sorted(speakers.items()))
     )
+    lines = [f"{utt} {texts[utt]}\n" for utt, _, _ in rows if texts and utt in texts]
+    if lines:
+        (out / "text").write_text("".join(lines), encoding="utf-8")
     return len(rows)
 
 
@@ -152,6 +158,20 @@ def decode_g722(files: list[Path], out_dir: Path) -> list[Path]:
     return decoded
 
 
+def read_asterisk_transcripts(path: Path) -> dict[str, str]:
+    """Prompt name (its path below the language folder, without suffix) -> transcript, from
+    the `core-sounds-<lang>.txt.gz` of a Debian package asterisk-core-sounds-<lang>."""
+    import gzip
+
+    texts = {}
+    with gzip.open(path, "rt", encoding="utf-8", errors="replace") as stream:
+        for line in stream:
+            name, colon, text = line.partition(":")
+            if colon and not line.startswith(";") and text.strip():
+                texts[name.strip()] = " ".join(text.split())
+    return texts
+
+
 def prepare_debian_speech(
     extracted: dict[str, Path],
     work: Path,
@@ -160,6 +180,7 @@ def prepare_debian_speech(
     max_files: int = 0,
     max_test_files: int = 0,
     skip: tuple[str, ...] = (),
+    transcripts: dict[str, Path] | None = None,
 ) -> dict[str, int]:
     """Speech from Debian packages (see shared/data/README.md) unpacked with `dpkg -x`, one
     directory per package. Packages named in `test_packages` are held out as the test set (a
@@ -167,8 +188,10 @@ def prepare_debian_speech(
     package, test also takes 5% by hash. `max_files` > 0 keeps that many files per package,
     `max_test_files` > 0 that many of each test package (a hash-chosen, reproducible subset).
     Files whose path holds one of `skip` are left out (e.g. `/fr/` keeps a held-out language
-    out of multilingual packages)."""
+    out of multilingual packages). `transcripts` maps an Asterisk package to its prompts'
+    transcript file (`read_asterisk_transcripts`): each split then gets a Kaldi `text`."""
     split = {"train": [], "dev": [], "test": []}
+    texts: dict[str, str] = {}
     for package, root in sorted(extracted.items()):
         only = DEBIAN_SPEECH_ONLY.get(package, "")
         files = [
@@ -179,9 +202,17 @@ def prepare_debian_speech(
         keep = max_test_files if package in test_packages and max_test_files else max_files
         files = sorted(files, key=lambda p: _bucket(str(p.relative_to(root))))[: keep or None]
         g722 = [p for p in files if p.suffix == ".g722"]
-        files = [p for p in files if p.suffix != ".g722"] + decode_g722(g722, work / package)
+        decoded = decode_g722(g722, work / package)
+        prompt = {wav: _prompt_name(p) for wav, p in zip(decoded, g722, strict=True)}
+        prompt |= {p: _prompt_name(p) for p in files if p.suffix != ".g722"}
+        files = [p for p in files if p.suffix != ".g722"] + decoded
         files = [p for p in files if sf.info(str(p)).frames > 0]  # a few prompts are empty
         speaker = package.removesuffix("-g722").replace("asterisk-core-sounds-", "asterisk-")
+        said = (
+            read_asterisk_transcripts(transcripts[package])
+            if package in (transcripts or {})
+            else {}
+        )
         for path in files:
             name_in_package = (
                 path.stem
@@ -189,6 +220,8 @@ def prepare_debian_speech(
                 else path.relative_to(root).with_suffix("")
             )
             utt = f"{speaker}-{'_'.join(Path(name_in_package).parts)}".replace(" ", "_")
+            if prompt[path] in said:
+                texts[utt] = said[prompt[path]]
             u = _bucket(utt)
             if package in test_packages or (not test_packages and u < 0.05):
                 name = "test"
@@ -200,4 +233,14 @@ def prepare_debian_speech(
     for name in ("dev", "test"):
         if not split[name]:
             split[name].append(split["train"].pop())
-    return {name: write_data_dir(out_root / name, entries) for name, entries in split.items()}
+    return {
+        name: write_data_dir(out_root / name, entries, texts) for name, entries in split.items()
+    }
+
+
+def _prompt_name(path: Path) -> str:
+    """An Asterisk prompt's name: its path below the language folder (`.../sounds/<lang>/`),
+    without suffix, e.g. `digits/1`."""
+    parts = path.with_suffix("").parts
+    below = parts[parts.index("sounds") + 2 :] if "sounds" in parts else parts[-1:]
+    return "/".join(below)

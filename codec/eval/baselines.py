@@ -96,6 +96,21 @@ class Baseline:
         ).stat().st_size
 
 
+def tool_versions() -> dict[str, str]:
+    """What the baselines run, for reports: opus-tools with its libopus, and Codec2."""
+    opus = subprocess.run(["opusenc", "--version"], capture_output=True, text=True).stdout
+    versions = {"opus": opus.splitlines()[0] if opus else "unknown"}
+    codec2 = (
+        subprocess.run(
+            ["dpkg-query", "-W", "-f", "${Version}", "codec2"], capture_output=True, text=True
+        ).stdout
+        if shutil.which("dpkg-query")
+        else ""
+    )
+    versions["codec2"] = f"codec2 {codec2 or '(version unknown)'}"
+    return versions
+
+
 def baselines() -> list[Baseline]:
     """Opus at 6, 8, 12, 16 kbps and Codec2 at 3200, 1600 and 700C."""
     opus = [Baseline("opus", f"{k}kbps", float(k), 26.5) for k in OPUS_KBPS]

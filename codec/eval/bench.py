@@ -17,7 +17,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +27,7 @@ import torch
 
 from codec.audio import AUDIO_SUFFIXES, find_files, load_audio, save_audio
 from codec.compress import decode_file, encode_file
-from codec.eval.baselines import baselines, require
+from codec.eval.baselines import Baseline, baselines, require, tool_versions
 from codec.eval.metrics import BENCH_METRICS, check_available, score, value_names
 from codec.eval.report import markdown_table
 from codec.eval.scoring import EVAL_RATE, _nan_to_none, summary_stats
@@ -49,35 +51,112 @@ class Example:
     coded: list[tuple[str, str, float, np.ndarray, dict]]  # codec, setting, kbps, audio, scores
 
 
+@dataclass(frozen=True)
+class BenchFile:
+    """One benchmark file: its name, path, and transcript (for WER) when there is one."""
+
+    name: str
+    path: Path
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One row of the bench: our model with `stages` stages, or a classical `baseline`."""
+
+    codec: str
+    setting: str
+    stages: int | None = None
+    baseline: Baseline | None = None
+
+
 @dataclass
 class Coded:
-    """One file through one codec: decoded audio at EVAL_RATE, bytes stored, seconds taken;
-    for our entropy-coded files, the bytes the same codes take fixed-rate (format version 2)."""
+    """One file through one setting: bytes stored, seconds taken to encode and decode, the
+    scores, and (for the listening page) the decoded audio at EVAL_RATE; for our
+    entropy-coded files also the bytes the same codes take fixed-rate (format version 2)."""
 
-    audio: np.ndarray
     size: int
     seconds: float
+    scores: dict
+    scoring_seconds: dict  # metric -> seconds it took
     fixed_rate_size: int | None = None
+    audio: np.ndarray | None = None
 
 
-Coder = Callable[[np.ndarray], Coded]
+@dataclass
+class BenchResult:
+    """What `codec bench` measured: one row per setting, our model's speed, the listening
+    page's examples, and how many of the files had a transcript (for WER)."""
+
+    rows: list[dict]
+    speed: dict
+    examples: list[Example]
+    files: int
+    transcribed: int
+    tools: dict[str, str]  # baseline -> the version that ran
+
+    def wer_source(self) -> str:
+        """How WER was scored, for the report."""
+        if self.transcribed == self.files:
+            return "WER is scored against the transcripts of the data directory's `text`."
+        recognised = "the recognizer's output on the reference"
+        if not self.transcribed:
+            return f"WER is scored against {recognised} (no transcripts given)."
+        return (
+            f"WER is scored against the transcripts for {self.transcribed} of {self.files} "
+            f"files, against {recognised} for the rest."
+        )
 
 
-def _ours(model: CodecModel, label: str, n_stages: int) -> Coder:
-    def code(wav: np.ndarray) -> Coded:
-        source, tokens, audio = io.BytesIO(), io.BytesIO(), io.BytesIO()
-        save_audio_to(source, wav)
+_worker: dict = {}  # this process's model, its label and the metrics (set by _start_worker)
+
+
+def _start_worker(
+    model: CodecModel | str, label: str, metrics: tuple[str, ...], threads: int = 0
+) -> None:
+    """Set up a process to bench files: `model` or its zoo name or checkpoint path."""
+    if threads:
+        torch.set_num_threads(threads)
+    if not isinstance(model, CodecModel):
+        from codec.zoo import load_model
+
+        model = load_model(model).eval()
+    _worker.update(model=model, label=label, metrics=metrics)
+
+
+def _bench_file(settings: list[Setting], wav: np.ndarray, text: str | None, keep: bool) -> list:
+    """Every setting on one file (so the reference's own analyses are computed once per
+    process): a `Coded` for each, with the audio when `keep`."""
+    out = []
+    for setting in settings:
         start = time.perf_counter()
-        encode_file(model, label, source, tokens, n_stages)
-        tokens.seek(0)
-        decode_file(tokens, audio, lambda header: model)
+        if setting.baseline is not None:
+            audio, size = setting.baseline.code(wav, EVAL_RATE)
+            data = None
+        else:
+            data, audio = _code_ours(_worker["model"], _worker["label"], setting.stages, wav)
+            size = len(data)
         seconds = time.perf_counter() - start
-        audio.seek(0)
-        decoded, _ = load_audio(audio)
-        data = tokens.getvalue()
-        return Coded(decoded[0], len(data), seconds, fixed_rate_size(data, model))
+        scored = score(wav, audio, EVAL_RATE, metrics=_worker["metrics"], text=text)
+        fixed = fixed_rate_size(data, _worker["model"]) if data is not None else None
+        out.append(
+            Coded(size, seconds, scored.values, scored.seconds, fixed, audio if keep else None)
+        )
+    return out
 
-    return code
+
+def _code_ours(model: CodecModel, label: str, n_stages: int, wav: np.ndarray):
+    """The token file's bytes and the decoded audio, through the same code as `codec encode`
+    and `codec decode`."""
+    source, tokens, audio = io.BytesIO(), io.BytesIO(), io.BytesIO()
+    save_audio_to(source, wav)
+    encode_file(model, label, source, tokens, n_stages)
+    tokens.seek(0)
+    decode_file(tokens, audio, lambda header: model)
+    audio.seek(0)
+    decoded, _ = load_audio(audio)
+    return tokens.getvalue(), decoded[0]
 
 
 def fixed_rate_size(data: bytes, model: CodecModel) -> int:
@@ -95,55 +174,43 @@ def save_audio_to(stream: io.BytesIO, wav: np.ndarray) -> None:
     stream.seek(0)
 
 
-def _classical(baseline) -> Coder:
-    def code(wav: np.ndarray) -> Coded:
-        start = time.perf_counter()
-        decoded, size = baseline.code(wav, EVAL_RATE)
-        return Coded(decoded, size, time.perf_counter() - start)
+def bench_files(path: Path) -> list[BenchFile]:
+    """The files of a directory of audio, or of a Kaldi data directory or wav.scp, whose
+    `text` file beside it (when there is one) gives the transcripts."""
+    from codec.data.kaldi import read_text, read_wav_scp
 
-    return code
-
-
-def audio_files(directory: Path) -> list[Path]:
-    files = find_files(directory)
+    scp = path / "wav.scp" if path.is_dir() else path
+    if scp.is_file() and scp.suffix == ".scp":
+        texts = read_text(scp.parent / "text") if (scp.parent / "text").is_file() else {}
+        return [BenchFile(k, p, texts.get(k)) for k, p in read_wav_scp(scp).items()]
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: give a directory of audio, a data directory or wav.scp")
+    files = find_files(path)
     if not files:
-        raise FileNotFoundError(f"{directory} holds no audio files ({', '.join(AUDIO_SUFFIXES)})")
-    return files
+        raise FileNotFoundError(f"{path} holds no audio files ({', '.join(AUDIO_SUFFIXES)})")
+    return [BenchFile(str(p.relative_to(path).with_suffix("")), p) for p in files]
 
 
-def _row(
-    codec: str,
-    setting: str,
-    wavs: list[np.ndarray],
-    coder: Coder,
-    tick: Callable[[], None],
-    metrics: tuple[str, ...] = BENCH_METRICS,
-    examples: list[Example] | None = None,
-) -> dict:
-    """Code and score every file with one codec setting; means over files (their 95% CI and
-    count under `stats`), kbps over all. The first `len(examples)` files' audio and scores are
-    added to `examples`."""
-    per_file, total_bits, fixed_bits, total_time = [], 0, 0, 0.0
-    examples = examples or []
-    for i, wav in enumerate(wavs):
-        coded = coder(wav)
-        total_bits += 8 * coded.size
-        fixed_bits += 8 * (coded.fixed_rate_size or coded.size)
-        total_time += coded.seconds
-        per_file.append(score(wav, coded.audio, EVAL_RATE, metrics=metrics).values)
-        if i < len(examples):
-            kbps = 8 * coded.size / (len(wav) / EVAL_RATE) / 1000
-            examples[i].coded.append((codec, setting, kbps, coded.audio, per_file[-1]))
-        tick()
+def _rows(
+    settings: list[Setting], wavs: list[np.ndarray], results: list[list[Coded]], metrics
+) -> list[dict]:
+    """One row per setting: means over files (their 95% CI and count under `stats`), kbps over
+    all files, RTF."""
     duration = sum(len(w) for w in wavs) / EVAL_RATE
-    row = {"codec": codec, "setting": setting, "kbps": total_bits / duration / 1000}
-    row["fixed_rate_kbps"] = fixed_bits / duration / 1000
-    row["stats"] = {}
-    for name in value_names(metrics):
-        row["stats"][name] = summary_stats([v.get(name, math.nan) for v in per_file])
-        row[name] = row["stats"][name]["mean"]
-    row["rtf"] = total_time / duration
-    return row
+    rows = []
+    for i, setting in enumerate(settings):
+        coded = [file_results[i] for file_results in results]
+        bits = 8 * sum(c.size for c in coded)
+        fixed_bits = 8 * sum(c.fixed_rate_size or c.size for c in coded)
+        row = {"codec": setting.codec, "setting": setting.setting, "kbps": bits / duration / 1000}
+        row["fixed_rate_kbps"] = fixed_bits / duration / 1000
+        row["stats"] = {}
+        for name in value_names(metrics):
+            row["stats"][name] = summary_stats([c.scores.get(name, math.nan) for c in coded])
+            row[name] = row["stats"][name]["mean"]
+        row["rtf"] = sum(c.seconds for c in coded) / duration
+        rows.append(row)
+    return rows
 
 
 def measure_speed(model: CodecModel, wavs: list[np.ndarray]) -> dict:
@@ -217,34 +284,62 @@ def measure_command_speed(reference: str, wavs: list[np.ndarray], min_seconds: f
 
 
 def run_bench(
-    directory: Path,
+    source: Path,
     model: CodecModel,
     label: str,
     stages: list[int] | None = None,
-    progress: Callable[[int], Callable[[], None]] | None = None,
+    progress: Callable[[int], Callable[[int], None]] | None = None,
     reference: str | None = None,
     command_seconds: float = 600.0,
     metrics: tuple[str, ...] = BENCH_METRICS,
     listen: int = 0,
-) -> tuple[list[dict], dict, list[Example]]:
+    jobs: int = 1,
+) -> BenchResult:
     """Rows for our model at each number of `stages` (all by default) and every baseline, the
     speed figures, and the first `listen` files as examples for a listening page.
-    `progress(total)` returns a tick to call after each file is scored. With `reference` (zoo
-    name or checkpoint path of `model`), the `codec` command is also timed on one CPU over a
-    file of at least `command_seconds`."""
+
+    `source`: see `bench_files`. With `reference` (zoo name or checkpoint path of `model`),
+    files are coded and scored in `jobs` worker processes (one torch thread each, each loading
+    the model from `reference`), and the `codec` command is also timed on one CPU over a file
+    of at least `command_seconds`. `progress(total)` returns a tick taking how many codings
+    were scored."""
     require("opusenc", "opusdec", "c2enc", "c2dec")
     check_available(metrics)
-    paths = audio_files(directory)
-    wavs = [load_audio(p, EVAL_RATE)[0].mean(axis=0) for p in paths]
-    examples = [Example(p.stem, w, []) for p, w in zip(paths[:listen], wavs, strict=False)]
+    files = bench_files(source)
+    wavs = [load_audio(f.path, EVAL_RATE)[0].mean(axis=0) for f in files]
     stages = stages or list(range(1, model.num_stages + 1))
-    coders = [("codec", f"{n} stages", _ours(model, label, n)) for n in stages]
-    coders += [(b.codec, b.setting, _classical(b)) for b in baselines()]
-    tick = progress(len(coders) * len(wavs)) if progress else (lambda: None)
-    rows = [
-        _row(codec, setting, wavs, coder, tick, metrics, examples)
-        for codec, setting, coder in coders
+    settings = [Setting("codec", f"{n} stages", stages=n) for n in stages]
+    settings += [Setting(b.codec, b.setting, baseline=b) for b in baselines()]
+    tick = progress(len(settings) * len(wavs)) if progress else (lambda n: None)
+    tasks = [
+        (settings, w, f.text, i < listen) for i, (f, w) in enumerate(zip(files, wavs, strict=True))
     ]
+    started = time.perf_counter()
+    if jobs <= 1 or reference is None:
+        jobs = 1
+        _start_worker(model, label, metrics)
+        results = []
+        for task in tasks:
+            results.append(_bench_file(*task))
+            tick(len(settings))
+    else:
+        context = get_context("spawn")
+        start = (reference, label, metrics, 1)
+        with ProcessPoolExecutor(jobs, context, initializer=_start_worker, initargs=start) as pool:
+            futures = [pool.submit(_bench_file, *task) for task in tasks]
+            results = []
+            for future in futures:
+                results.append(future.result())
+                tick(len(settings))
+    coding_seconds = time.perf_counter() - started
+    rows = _rows(settings, wavs, results, metrics)
+    examples = [
+        Example(f.name, wav, [
+            (s.codec, s.setting, 8 * c.size / (len(wav) / EVAL_RATE) / 1000, c.audio, c.scores)
+            for s, c in zip(settings, coded, strict=True)
+        ])
+        for f, wav, coded in zip(files[:listen], wavs, results, strict=False)
+    ]  # fmt: skip
     speed = measure_speed(model, wavs)
     if reference is not None:
         speed["command_1_cpu"] = measure_command_speed(reference, wavs, command_seconds)
@@ -252,7 +347,13 @@ def run_bench(
     for row in rows:
         frame_ms = latency.get(row["setting"], model.latency_ms)
         row["latency_ms"] = frame_ms + row["rtf"] * frame_ms
-    return rows, speed, examples
+    transcribed = sum(f.text is not None for f in files)
+    speed["coding_and_scoring"] = {"seconds": coding_seconds, "jobs": jobs}
+    speed["scoring_seconds"] = {
+        metric: sum(c.scoring_seconds.get(metric, 0.0) for coded in results for c in coded)
+        for metric in metrics
+    }
+    return BenchResult(rows, speed, examples, len(files), transcribed, tool_versions())
 
 
 def metric_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
@@ -275,7 +376,8 @@ def format_value(name: str, value: float) -> str:
     return f"{value:.{digits.get(name, 2)}f}"
 
 
-def bench_markdown(rows: list[dict], speed: dict, label: str) -> str:
+def bench_markdown(result: BenchResult, label: str) -> str:
+    rows, speed = result.rows, result.speed
     header, table = metric_table(rows)
     threads = [
         [key.split("_")[0], f"{v['encode_rtf']:.4f}", f"{v['decode_rtf']:.4f}"]
@@ -304,6 +406,11 @@ def bench_markdown(rows: list[dict], speed: dict, label: str) -> str:
                 "tools, process start included). Latency: algorithmic + compute for one frame.",
                 "",
                 markdown_table(header, table),
+                *([result.wer_source(), ""] if "wer" in rows[0]["stats"] else []),
+                f"Baselines: {result.tools['opus']}, decoded by opusdec at 16 kHz with its",
+                "default settings (libopus before 1.5 has no decoder-side enhancement); "
+                f"{result.tools['codec2']}.",
+                "",
                 "## Our model's speed (offline, all stages)",
                 "",
                 markdown_table(["threads", "encode RTF", "decode RTF"], threads),
@@ -312,6 +419,15 @@ def bench_markdown(rows: list[dict], speed: dict, label: str) -> str:
                 f" = {s['latency_ms']:.1f} ms.",
                 "",
                 command_line,
+                "",
+                f"Coding and scoring took {speed['coding_and_scoring']['seconds'] / 60:.1f} "
+                f"minutes in {speed['coding_and_scoring']['jobs']} processes; scoring time "
+                "by metric, all files and settings (seconds of one process): "
+                + ", ".join(
+                    f"{LABELS.get(m, m)} {t:.0f}"
+                    for m, t in sorted(speed["scoring_seconds"].items(), key=lambda kv: -kv[1])
+                )
+                + ".",
             ]
         )
         + "\n"
@@ -349,9 +465,9 @@ def plot_rate_distortion(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def write_bench(rows: list[dict], speed: dict, label: str, out: Path) -> None:
+def write_bench(result: BenchResult, label: str, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "bench.json").write_text(json.dumps(_nan_to_none(rows), indent=2) + "\n")
-    (out / "speed.json").write_text(json.dumps(speed, indent=2) + "\n")
-    (out / "bench.md").write_text(bench_markdown(rows, speed, label))
-    plot_rate_distortion(rows, out / "rd.png")
+    (out / "bench.json").write_text(json.dumps(_nan_to_none(result.rows), indent=2) + "\n")
+    (out / "speed.json").write_text(json.dumps(result.speed, indent=2) + "\n")
+    (out / "bench.md").write_text(bench_markdown(result, label))
+    plot_rate_distortion(result.rows, out / "rd.png")

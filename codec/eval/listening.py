@@ -23,6 +23,7 @@ th:first-child, td:first-child, th:nth-child(2), td:nth-child(2) { text-align: l
 tr.ours { background: #eef5ff; }
 audio { height: 2em; vertical-align: middle; }
 img { max-width: 100%; }
+div.wide { overflow-x: auto; }
 """
 
 
@@ -57,12 +58,14 @@ def write_listening_page(rows: list[dict], examples: list[Example], label: str, 
         "<p>Bitrates are measured from the files each codec wrote; scores are means over all "
         "files of the benchmark (bench.md has the same table, bench.json the 95% CIs).</p>",
         "<img src='rd.png' alt='rate-distortion plot'>",
-        _table(header, [[html.escape(c) for c in row] for row in table], ours),
+        "<div class='wide'>"
+        + _table(header, [[html.escape(c) for c in row] for row in table], ours)
+        + "</div>",
     ]
     for index, example in enumerate(examples):
         folder = Path("audio") / f"{index:02d}_{_slug(example.name)}"
         _write_audio(out / folder / "reference.flac", example.reference)
-        player = "<audio controls preload='none' src='{}'></audio>"
+        player = "<audio controls preload='metadata' src='{}'></audio>"
         cells = [
             ["reference", "", "", *["" for _ in shown], player.format(folder / "reference.flac")]
         ]

@@ -9,6 +9,7 @@ speech, say) is reported as missing with its reason instead of stopping the run.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -170,6 +171,7 @@ class Scores:
     delay_ms: float
     values: dict[str, float] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # time each metric took
 
 
 def score(
@@ -181,10 +183,12 @@ def score(
     text: str | None = None,
 ) -> Scores:
     """`metrics` of `hyp` against `ref` (1-D, same rate), after delay compensation; `text`, a
-    transcript of `ref`, for WER."""
+    transcript of `ref`, for WER. Speaker similarity and WER need no alignment and take the
+    whole signals, so the reference's own analysis is the same for all its reconstructions."""
     from codec.eval import perceptual
 
     ref, hyp = np.asarray(ref, dtype=np.float64), np.asarray(hyp, dtype=np.float64)
+    whole = _at(ref, sample_rate, 16000), _at(hyp, sample_rate, 16000)  # before alignment
     max_delay = min(int(MAX_DELAY_SECONDS * sample_rate), max(len(ref), len(hyp)) - 1)
     delay = estimate_delay(ref, hyp, max_delay) if compensate_delay else 0
     ref, hyp = align(ref, hyp, delay)
@@ -200,17 +204,20 @@ def score(
         "dnsmos": lambda: perceptual.dnsmos(wide[1]),
         "plcmos": lambda: perceptual.plcmos(wide[1]),
         "visqol": lambda: perceptual.visqol(*wide),
-        "speaker_similarity": lambda: perceptual.speaker_similarity(*wide),
-        "wer": lambda: perceptual.word_error(*wide, text),
+        "speaker_similarity": lambda: perceptual.speaker_similarity(*whole),
+        "wer": lambda: perceptual.word_error(*whole, text),
     }
     result = Scores(delay_ms=1000 * delay / sample_rate)
     for metric in metrics:
+        start = time.perf_counter()
         try:
             values = compute[metric]()
         except Exception as error:  # noqa: BLE001  (one metric failing must not lose the others)
             for name in METRIC_VALUES[metric]:
                 result.errors[name] = f"{type(error).__name__}: {error}".strip()
             continue
+        finally:
+            result.seconds[metric] = time.perf_counter() - start
         values = values if isinstance(values, dict) else {metric: values}
         for name in METRIC_VALUES[metric]:
             value = values.get(name, math.nan)

@@ -31,6 +31,7 @@ MODULES = {  # metric -> the module it imports
 }
 F0_RANGE = (60.0, 400.0)  # Hz, speech
 F0_HOP = 320  # 20 ms at 16 kHz
+F0_RESOLUTION = 0.2  # semitones between pYIN's pitch states: 20 cents (librosa: 10, 3.5x slower)
 
 
 class MetricUnavailable(RuntimeError):
@@ -80,7 +81,7 @@ def _f0_track(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     low, high = F0_RANGE
     f0, voiced, _ = librosa.pyin(
         x.astype(np.float32), fmin=low, fmax=high, sr=RATE, frame_length=1024, hop_length=F0_HOP,
-        n_thresholds=50,
+        n_thresholds=50, resolution=F0_RESOLUTION,
     )  # fmt: skip
     return f0, voiced
 
@@ -158,7 +159,10 @@ def speaker_similarity(ref: np.ndarray, hyp: np.ndarray) -> dict[str, float]:
 @lru_cache(maxsize=1)
 def _recognizer():
     module = _require("wer", "pocketsphinx")
-    return module.Decoder(samprate=RATE, logfn="/dev/null")
+    # No second (flat-lexicon) pass and at most 3000 active HMMs a frame: 2x faster on coded
+    # speech (and on other languages, where the search widens), word error on clean US-English
+    # prompts 0.205 instead of 0.189; the codec's effect is read against the reference anyway.
+    return module.Decoder(samprate=RATE, logfn="/dev/null", fwdflat=False, maxhmmpf=3000)
 
 
 def recognise(x: np.ndarray) -> str:

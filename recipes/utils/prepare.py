@@ -5,6 +5,7 @@ prepare.py folder AUDIO_DIR OUT_ROOT              any folder -> OUT_ROOT/{train,
 prepare.py libri ROOT OUT_DIR [--suffix .flac]    a LibriSpeech/LibriTTS part -> one data dir
 prepare.py vctk ROOT OUT_ROOT                     VCTK 0.92 -> OUT_ROOT/{train,dev,test}
 prepare.py debian WORK OUT_ROOT PKG=DIR... [--test PKG] [--max-files N] [--skip /fr/]
+                  [--transcripts PKG=core-sounds-<lang>.txt.gz]
 """
 
 import argparse
@@ -38,6 +39,12 @@ def main() -> None:
     debian.add_argument(
         "--skip", action="append", default=[], help="leave out files whose path holds this"
     )
+    debian.add_argument(
+        "--transcripts",
+        action="append",
+        default=[],
+        help="PACKAGE=TXT_GZ: an Asterisk package's prompt transcripts (writes `text`)",
+    )
     args = parser.parse_args()
 
     if args.corpus == "folder":
@@ -61,6 +68,7 @@ def main() -> None:
             args.max_files,
             args.max_test_files,
             tuple(args.skip),
+            {k: Path(v) for k, v in (item.split("=", 1) for item in args.transcripts)},
         )
     for name, count in counts.items():
         print(f"{name}: {count} utterances")

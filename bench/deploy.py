@@ -1,0 +1,175 @@
+"""Deployment figures: the torch-free ONNX runtime against torch and Opus, and quality under
+packet loss against Opus with its own concealment. Prints Markdown tables.
+
+    python bench/deploy.py HELD_OUT_DIR [--long-seconds 600] [--files 25]
+
+1. Speed, one CPU (`taskset -c 0`), start-up included: `codec encode` + `codec decode` of one
+   long file (the held-out files repeated) with --backend torch and --backend onnx, next to
+   opusenc + opusdec at 6 kbps, in the same run; and `codec` start-up alone (a 1 s file).
+2. Live path, one thread: compute per 20 ms frame (encode + decode one frame at a time).
+3. Packet loss 0/5/10/20%: our live stream at 6 kbps (12 stages, 20 ms packets, lost packets
+   concealed) and Opus 6 kbps (20 ms frames, `opusdec --packet-loss`), PESQ-WB, STOI, PLCMOS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from codec.audio import find_files, load_audio  # noqa: E402
+from codec.compress import as_coder  # noqa: E402
+from codec.eval.metrics import score  # noqa: E402
+from codec.eval.report import markdown_table  # noqa: E402
+from codec.live import decode_packets, read_packets, read_stream_header  # noqa: E402
+
+LOSS_RATES = (0.0, 0.05, 0.10, 0.20)
+RATE = 16000
+
+
+def timed(command: list[str], pin: bool = True) -> float:
+    start = time.perf_counter()
+    subprocess.run((["taskset", "-c", "0"] if pin else []) + command, check=True,
+                   capture_output=True)  # fmt: skip
+    return time.perf_counter() - start
+
+
+def speed(wavs: list[np.ndarray], long_seconds: float, onnx_dir: Path, tmp: Path) -> list[list]:
+    audio = np.concatenate(wavs)
+    audio = np.tile(audio, int(np.ceil(long_seconds * RATE / len(audio))))
+    sf.write(tmp / "long.wav", audio, RATE, subtype="PCM_16")
+    sf.write(tmp / "short.wav", audio[:RATE], RATE, subtype="PCM_16")
+    seconds = len(audio) / RATE
+    codec = [sys.executable, "-m", "codec"]
+    rows = []
+    for backend, model in (("torch", "default"), ("onnx", str(onnx_dir))):
+        flags = ["--backend", backend, "--model", model, "--force"]
+        enc = timed([*codec, "encode", str(tmp / "long.wav"), "-o", str(tmp / "l.tok"), *flags])
+        dec = timed([*codec, "decode", str(tmp / "l.tok"), "-o", str(tmp / "l.wav"), *flags])
+        start = timed([*codec, "encode", str(tmp / "short.wav"), "-o", str(tmp / "s.tok"), *flags])
+        rows.append([f"codec --backend {backend}", enc, dec, start])
+    enc = timed(["opusenc", "--quiet", "--bitrate", "6", "--framesize", "20",
+                 str(tmp / "long.wav"), str(tmp / "l.opus")])  # fmt: skip
+    dec = timed(["opusdec", "--quiet", "--rate", "16000", str(tmp / "l.opus"), str(tmp / "o.wav")])
+    start = timed(["opusenc", "--quiet", "--bitrate", "6", str(tmp / "short.wav"),
+                   str(tmp / "s.opus")])  # fmt: skip
+    rows.append(["opusenc + opusdec, 6 kbps", enc, dec, start])
+    opus_total = rows[-1][1] + rows[-1][2]
+    return [
+        [name, f"{e:.1f}", f"{d:.1f}", f"{(e + d) / seconds:.4f}", f"{(e + d) / opus_total:.1f}x",
+         f"{s:.2f}"]
+        for name, e, d, s in rows
+    ]  # fmt: skip
+
+
+def per_frame(model, runtime, frames: int = 500) -> list[list]:
+    import torch
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    audio = (0.1 * rng.standard_normal((1, frames * 320))).astype(np.float32)
+    rows = []
+    for name, coder in (("torch", as_coder(model)), ("onnx", runtime)):
+        with coder.streaming(batch_size=1) as stream:
+            for i in range(20):  # warm-up
+                stream.decode(stream.encode(audio[:, i * 320 : (i + 1) * 320]))
+            start = time.perf_counter()
+            for i in range(frames):
+                stream.decode(stream.encode(audio[:, i * 320 : (i + 1) * 320]))
+            ms = 1000 * (time.perf_counter() - start) / frames
+        rows.append([name, f"{ms:.2f}", f"{20 + ms:.1f}"])
+    return rows
+
+
+def live_roundtrip(runtime, wav: np.ndarray, loss: float, seed: int) -> np.ndarray:
+    """Our live path at 12 stages, 20 ms packets, through the stream format itself."""
+    from codec.live import packet_bytes, stream_header_bytes
+    from codec.tokens import TokenHeader
+
+    header = TokenHeader(runtime.name, runtime.model_hash, RATE, 320, runtime.codebook_sizes,
+                         RATE, 1, 1)  # fmt: skip
+    data = io.BytesIO()
+    data.write(stream_header_bytes(header))
+    pcm = np.round(np.clip(wav, -1, 1) * 32767) / 32768
+    pcm = np.pad(pcm, (0, -len(pcm) % 320)).astype(np.float32)
+    with runtime.streaming(batch_size=1) as stream:
+        codes = stream.encode(pcm[None])
+    for i in range(codes.shape[2]):
+        data.write(packet_bytes(i, codes[0, :, i : i + 1], header))
+    data.seek(0)
+    header = read_stream_header(data)
+    drop = np.random.default_rng(seed) if loss else None
+    with runtime.streaming(batch_size=1) as stream:
+        records = read_packets(data, header)
+        out = [a for a, _ in decode_packets(records, stream, header, drop, loss)]
+    return np.concatenate(out)[: len(wav)]
+
+
+def opus_roundtrip(wav: np.ndarray, loss: float, tmp: Path) -> np.ndarray:
+    sf.write(tmp / "in.wav", wav, RATE, subtype="PCM_16")
+    subprocess.run(["opusenc", "--quiet", "--bitrate", "6", "--framesize", "20", "--set-ctl-int",
+                    "4000=2048", str(tmp / "in.wav"), str(tmp / "x.opus")], check=True)  # fmt: skip
+    subprocess.run(["opusdec", "--quiet", "--rate", "16000", "--packet-loss", f"{100 * loss:g}",
+                    str(tmp / "x.opus"), str(tmp / "out.wav")], check=True)  # fmt: skip
+    return sf.read(tmp / "out.wav", dtype="float32")[0]
+
+
+def packet_loss(runtime, wavs: list[np.ndarray], tmp: Path) -> list[list]:
+    metrics = ("pesq_wb", "stoi", "plcmos")
+    rows = []
+    for loss in LOSS_RATES:
+        for name in ("codec 12 stages (6 kbps)", "opus 6 kbps"):
+            values = {m: [] for m in metrics}
+            for i, wav in enumerate(wavs):
+                if name.startswith("codec"):
+                    out = live_roundtrip(runtime, wav, loss, seed=i)
+                else:
+                    out = opus_roundtrip(wav, loss, tmp)
+                found = score(wav, out, RATE, metrics=metrics).values
+                for m in metrics:
+                    values[m].append(found.get(m, np.nan))
+            rows.append([f"{100 * loss:.0f}%", name]
+                        + [f"{np.nanmean(values[m]):.3f}" for m in metrics])  # fmt: skip
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("held_out", type=Path)
+    parser.add_argument("--long-seconds", type=float, default=600.0)
+    parser.add_argument("--files", type=int, default=25, help="files for the packet-loss table")
+    args = parser.parse_args()
+    from codec.zoo import load_model, load_onnx
+
+    files = find_files(args.held_out)
+    wavs = [load_audio(p, RATE)[0].mean(axis=0) for p in files]
+    runtime = load_onnx("default")
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = speed(wavs, args.long_seconds, runtime.directory, Path(tmp))
+        print(f"## One CPU, a {args.long_seconds:.0f} s file, start-up included\n")
+        header = ["", "encode s", "decode s", "RTF", "vs Opus", "start-up s (1 s file)"]
+        print(markdown_table(header, rows))
+        print("## Live path, one thread, one 20 ms frame at a time\n")
+        rows = per_frame(load_model("default"), load_onnx("default"))
+        print(
+            markdown_table(["backend", "compute ms per frame", "latency ms (20 + compute)"], rows)
+        )
+        picked = wavs[:: max(1, len(wavs) // args.files)][: args.files]
+        seconds = sum(len(w) for w in picked) / RATE
+        print(f"## Random packet loss, {len(picked)} held-out files ({seconds:.0f} s)\n")
+        header = ["loss", "codec", "PESQ-WB", "STOI", "PLCMOS"]
+        print(markdown_table(header, packet_loss(load_onnx("default"), picked, Path(tmp))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""ONNX export and the torch-free runtime: same codes and audio as torch, same token files."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from helpers import DATA
+from typer.testing import CliRunner
+
+from codec.audio import load_audio
+from codec.cli.app import app
+from codec.compress import weights_hash
+from codec.runtime import OnnxCodec
+from codec.zoo import load_model
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """The shipped default model, exported by the command."""
+    out = tmp_path_factory.mktemp("onnx") / "default"
+    result = CliRunner().invoke(app, ["export", "default", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_manifest_describes_the_graphs(exported):
+    manifest = json.loads((exported / "manifest.json").read_text())
+    model = load_model("default")
+    assert manifest["model"] == "speech16k-mini-v2"
+    assert manifest["model_hash"] == weights_hash(model)  # the hash token files record
+    assert manifest["hop_length"] == 320 and manifest["codebook_sizes"] == [1000] * 12
+    assert set(manifest["graphs"]) == {"1", "50"}
+    assert manifest["encoder_states"] and all(
+        s["shape"][0] == -1 and len(s["shape"]) == 3 for s in manifest["encoder_states"]
+    )
+    runtime = OnnxCodec(exported)
+    assert runtime.entropy.hash == model.entropy.hash
+    assert runtime.bitrate(6) == model.bitrate(6)
+
+
+def _split(x: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+    cuts = np.sort(rng.choice(np.arange(1, x.shape[-1]), size=6, replace=False))
+    return np.split(x, cuts, axis=-1)
+
+
+def test_codes_equal_torch_and_audio_within_1e_4_however_chunked(exported):
+    model = load_model("default")
+    wav = load_audio(DATA / "speech_fr.flac", 16000)[0]
+    wav = np.pad(wav, ((0, 0), (0, -wav.shape[1] % 320)))
+    with torch.inference_mode():
+        codes = model.encode(torch.from_numpy(wav)[:, None]).numpy()
+        audio = {n: model.decode(torch.from_numpy(codes[:, :n])).numpy()[:, 0] for n in (3, 12)}
+    runtime = OnnxCodec(exported)
+    rng = np.random.default_rng(0)
+    for _ in range(3):  # several random chunkings of the audio, and of the codes
+        with runtime.streaming(batch_size=1) as stream:
+            got = np.concatenate([stream.encode(c) for c in _split(wav, rng)], axis=2)
+        assert got.shape == codes.shape and (got == codes).all()
+        for n, expected in audio.items():
+            with runtime.streaming(batch_size=1) as stream:
+                out = np.concatenate([stream.decode(c) for c in _split(codes[:, :n], rng)], 1)
+            assert np.abs(out - expected).max() < 1e-4
+    with runtime.streaming(batch_size=2) as stream:  # a batch of two streams
+        both = stream.encode(np.concatenate([wav, wav[:, ::-1].copy()]))
+    assert (both[:1] == codes).all()
+
+
+def test_token_files_cross_backends(exported, tmp_path):
+    source = DATA / "speech_fr.flac"
+    for backend in ("torch", "onnx"):
+        model = ["--model", str(exported)] if backend == "onnx" else []
+        args = ["encode", str(source), "-o", str(tmp_path / f"{backend}.tok"), "-b", "3"]
+        result = CliRunner().invoke(app, [*args, "--backend", backend, *model])
+        assert result.exit_code == 0, result.output
+    assert (tmp_path / "torch.tok").read_bytes() == (tmp_path / "onnx.tok").read_bytes()
+    decoded = {}
+    for made, read in (("torch", "onnx"), ("onnx", "torch")):
+        model = ["--model", str(exported)] if read == "onnx" else []
+        out = tmp_path / f"{made}_by_{read}.wav"
+        args = ["decode", str(tmp_path / f"{made}.tok"), "-o", str(out), "--backend", read]
+        result = CliRunner().invoke(app, [*args, *model])
+        assert result.exit_code == 0, result.output
+        decoded[read] = load_audio(out)[0]
+    assert np.abs(decoded["onnx"] - decoded["torch"]).max() < 1e-4
+
+
+def test_the_onnx_backend_does_not_import_torch(exported, tmp_path):
+    """The whole `codec encode` + `codec decode` with --backend onnx, in a fresh process."""
+    script = f"""
+import sys
+from codec.cli import app
+for args in (["encode", "{DATA / "speech_en.flac"}", "-o", "{tmp_path / "x.tok"}"],
+             ["decode", "{tmp_path / "x.tok"}", "-o", "{tmp_path / "x.wav"}"]):
+    try:
+        app([*args, "--backend", "onnx", "--model", "{exported}"])
+    except SystemExit as done:
+        assert done.code == 0, done.code
+assert "torch" not in sys.modules, "torch was imported"
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.stdout.strip() == "ok", done.stderr[-2000:]
+    assert (
+        load_audio(tmp_path / "x.wav")[0].shape[1]
+        == load_audio(DATA / "speech_en.flac")[0].shape[1]
+    )
+
+
+def test_zoo_models_are_exported_once_into_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("CODEC_CACHE", str(tmp_path))
+    from codec.zoo import load_onnx
+
+    first = load_onnx("default")
+    assert first.directory.parent == tmp_path / "onnx" and first.name == "speech16k-mini-v2"
+    stamp = (first.directory / "manifest.json").stat().st_mtime_ns
+    again = load_onnx("speech16k-mini-v2")  # the same file behind another name: the same cache
+    assert again.directory == first.directory
+    assert (again.directory / "manifest.json").stat().st_mtime_ns == stamp
+    bad = CliRunner().invoke(app, ["encode", str(DATA / "speech_en.flac"), "--backend", "tpu"])
+    assert bad.exit_code == 1 and "--backend must be torch or onnx" in bad.output
