@@ -93,20 +93,12 @@ def per_frame(model, runtime, frames: int = 500) -> list[list]:
 
 def live_roundtrip(runtime, wav: np.ndarray, loss: float, seed: int) -> np.ndarray:
     """Our live path at 12 stages, 20 ms packets, through the stream format itself."""
-    from codec.live import packet_bytes, stream_header_bytes
-    from codec.tokens import TokenHeader
+    from codec.live import LiveEncoder
 
-    header = TokenHeader(runtime.name, runtime.model_hash, RATE, 320, runtime.codebook_sizes,
-                         RATE, 1, 1)  # fmt: skip
-    data = io.BytesIO()
-    data.write(stream_header_bytes(header))
-    pcm = np.round(np.clip(wav, -1, 1) * 32767) / 32768
-    pcm = np.pad(pcm, (0, -len(pcm) % 320)).astype(np.float32)
+    pcm = (np.round(np.clip(wav, -1, 1) * 32767) / 32768).astype(np.float32)
     with runtime.streaming(batch_size=1) as stream:
-        codes = stream.encode(pcm[None])
-    for i in range(codes.shape[2]):
-        data.write(packet_bytes(i, codes[0, :, i : i + 1], header))
-    data.seek(0)
+        live = LiveEncoder(runtime, stream, runtime.name, runtime.num_stages, 1)
+        data = io.BytesIO(live.header_bytes() + b"".join(live.push(pcm, last=True)))
     header = read_stream_header(data)
     drop = np.random.default_rng(seed) if loss else None
     with runtime.streaming(batch_size=1) as stream:

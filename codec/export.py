@@ -22,12 +22,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from codec.compress import weights_hash
+from codec.compress import MODEL_CHUNK_FRAMES, weights_hash
 from codec.conv import StreamingConv1d, StreamingConvTranspose1d
 from codec.model import CodecModel
 
 MANIFEST_VERSION = 1
-FILE_CHUNK_FRAMES = 50  # the chunk `codec encode/decode` use for files (1 s at 50 frames/s)
+FILE_CHUNK_FRAMES = MODEL_CHUNK_FRAMES  # the chunk `codec encode/decode` use for files
 LIVE_CHUNK_FRAMES = 1
 OPSET = 17
 

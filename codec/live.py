@@ -67,6 +67,40 @@ def packet_bytes(sequence: int, codes: np.ndarray, header: TokenHeader) -> bytes
     return bytes([sequence % SEQUENCE_MODULO]) + body
 
 
+class LiveEncoder:
+    """Audio in as it arrives, packets out as each is complete, through an encoder `stream`
+    (`TorchStream` or `OnnxStream`, one channel) of `coder`."""
+
+    def __init__(self, coder, stream, model_name: str, n_stages: int, packet_frames: int) -> None:
+        self.stream, self.n_stages, self.frames = stream, n_stages, packet_frames
+        self.header = TokenHeader(
+            model=model_name, model_hash=coder.model_hash, sample_rate=coder.sample_rate,
+            hop_length=coder.hop_length, codebook_sizes=coder.codebook_sizes[:n_stages],
+            original_sample_rate=coder.sample_rate, channels=1, frames_per_packet=packet_frames,
+        )  # fmt: skip
+        self.packet_samples = packet_frames * coder.hop_length
+        self.pending = np.zeros((1, n_stages, 0), np.int64)
+        self.samples = self.sequence = 0
+
+    def header_bytes(self) -> bytes:
+        return stream_header_bytes(self.header)
+
+    def push(self, audio: np.ndarray, last: bool = False) -> list[bytes]:
+        """The packets that `audio` `[T]` float32 completes; `last` zero-pads the stream to
+        whole packets and sends the rest."""
+        self.samples += len(audio)
+        if last:
+            audio = np.pad(audio, (0, -self.samples % self.packet_samples))
+        codes = self.stream.encode(audio[None].astype(np.float32, copy=False), self.n_stages)
+        self.pending = np.concatenate([self.pending, codes], axis=2)
+        packets = []
+        while self.pending.shape[2] >= self.frames:
+            codes, self.pending = np.split(self.pending, [self.frames], axis=2)
+            packets.append(packet_bytes(self.sequence, codes[0], self.header))
+            self.sequence += 1
+        return packets
+
+
 @dataclass
 class Record:
     """A packet as read: its sequence number and codes `[n_q, frames]`, None when marked lost."""

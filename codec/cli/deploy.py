@@ -80,8 +80,7 @@ def stream_encode(
     Example: arecord -f S16_LE -r 16000 -c 1 -t raw | codec stream encode -b 6 | ...
     """
     from codec.compress import as_coder, stages_for_bitrate
-    from codec.live import packet_bytes, stream_header_bytes
-    from codec.tokens import TokenHeader
+    from codec.live import LiveEncoder
 
     _check_device("cpu", backend)
     reference = model or "default"
@@ -95,31 +94,18 @@ def stream_encode(
     frame_ms = 1000 / coder.frame_rate
     if packet_ms % round(frame_ms) or packet_ms <= 0:
         fail(f"--packet-ms must be a multiple of the model's {frame_ms:g} ms frame")
-    frames = round(packet_ms / frame_ms)
-    header = TokenHeader(
-        model=_label(reference, loaded), model_hash=coder.model_hash,
-        sample_rate=coder.sample_rate, hop_length=coder.hop_length,
-        codebook_sizes=coder.codebook_sizes[:n], original_sample_rate=coder.sample_rate,
-        channels=1, frames_per_packet=frames,
-    )  # fmt: skip
     out = sys.stdout.buffer
-    out.write(stream_header_bytes(header))
-    out.flush()
-    packet_samples = frames * coder.hop_length
-    sequence = 0
     with coder.streaming(batch_size=1) as stream:
-        pending = np.zeros((1, n, 0), np.int64)
+        live = LiveEncoder(coder, stream, _label(reference, loaded), n, round(packet_ms / frame_ms))
+        out.write(live.header_bytes())
+        out.flush()
         while True:
-            data = sys.stdin.buffer.read(2 * packet_samples)
-            last = len(data) < 2 * packet_samples
+            data = sys.stdin.buffer.read(2 * live.packet_samples)
+            last = len(data) < 2 * live.packet_samples
             pcm = np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2").astype(np.float32)
-            if last:  # zero-pad to whole packets
-                pcm = np.pad(pcm, (0, -len(pcm) % packet_samples))
-            pending = np.concatenate([pending, stream.encode(pcm[None] / 32768, n)], axis=2)
-            while pending.shape[2] >= frames:
-                out.write(packet_bytes(sequence, pending[0, :, :frames], header))
+            for packet in live.push(pcm / 32768, last):
+                out.write(packet)
                 out.flush()
-                pending, sequence = pending[:, :, frames:], sequence + 1
             if last:
                 return
 
