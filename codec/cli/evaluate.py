@@ -67,7 +67,7 @@ def evaluate(
         fail("give REF and HYP (files, directories or wav.scp files), or --tokens DIR")
     from tqdm import tqdm
 
-    from codec.data.kaldi import read_text
+    from codec.data.kaldi import read_text, text_beside
     from codec.eval.metrics import check_available, select_metrics
     from codec.eval.perceptual import MetricUnavailable
     from codec.eval.scoring import match, score_pairs, summarise, summary_markdown, write_report
@@ -76,7 +76,7 @@ def evaluate(
         chosen = select_metrics(metrics)
         check_available(chosen)
         pairs = match(ref, hyp)
-        text = text or _text_beside(ref)
+        text = text or text_beside(ref)
         texts = read_text(text) if text is not None else None
     except (FileNotFoundError, ValueError, MetricUnavailable) as error:
         fail(str(error))
@@ -133,13 +133,6 @@ def _token_report(directory: Path, out: Path | None, model: str | None) -> None:
         (out / "tokens.json").write_text(json.dumps({"stages": stages, **totals}, indent=2) + "\n")
         (out / "tokens.md").write_text(text)
     typer.echo(text, nl=False)
-
-
-def _text_beside(scp: Path) -> Path | None:
-    """The `text` file of the data directory that `scp` (a wav.scp or its directory) is in."""
-    folder = scp if scp.is_dir() else scp.parent
-    found = folder / "text"
-    return found if (folder / "wav.scp").exists() and found.is_file() else None
 
 
 @app.command()

@@ -65,6 +65,16 @@ def read_text(path: str | Path) -> dict[str, str]:
     return texts
 
 
+def text_beside(scp: str | Path) -> Path | None:
+    """The `text` file beside `scp` (a .scp file, or a data directory holding a wav.scp), if
+    there is one."""
+    scp = Path(scp)
+    if scp.is_dir():
+        scp = scp / "wav.scp"
+    found = scp.parent / "text"
+    return found if scp.is_file() and scp.suffix == ".scp" and found.is_file() else None
+
+
 def read_data_dir(data_dir: str | Path) -> list[Utterance]:
     """The utterances of a data directory, in file order; checks that every file exists."""
     data_dir = Path(data_dir)

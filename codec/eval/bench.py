@@ -177,11 +177,12 @@ def save_audio_to(stream: io.BytesIO, wav: np.ndarray) -> None:
 def bench_files(path: Path) -> list[BenchFile]:
     """The files of a directory of audio, or of a Kaldi data directory or wav.scp, whose
     `text` file beside it (when there is one) gives the transcripts."""
-    from codec.data.kaldi import read_text, read_wav_scp
+    from codec.data.kaldi import read_text, read_wav_scp, text_beside
 
     scp = path / "wav.scp" if path.is_dir() else path
     if scp.is_file() and scp.suffix == ".scp":
-        texts = read_text(scp.parent / "text") if (scp.parent / "text").is_file() else {}
+        text = text_beside(scp)
+        texts = read_text(text) if text is not None else {}
         return [BenchFile(k, p, texts.get(k)) for k, p in read_wav_scp(scp).items()]
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: give a directory of audio, a data directory or wav.scp")
