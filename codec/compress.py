@@ -10,7 +10,6 @@ both give the same token files.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,7 +22,7 @@ import numpy as np
 
 from codec.audio import AudioReader, AudioSource, AudioWriter, StreamResampler
 from codec.entropy import SCHEME, EntropyModel
-from codec.runtime import OnnxCodec
+from codec.runtime import FILE_CHUNK_FRAMES, OnnxCodec
 from codec.tokens import (
     LOST,
     MAX_PAYLOAD,
@@ -39,18 +38,6 @@ if TYPE_CHECKING:
 
 Progress = Callable[[float], None]
 READ_BLOCK_SECONDS = 10.0  # audio read per block, at the file's own rate
-MODEL_CHUNK_FRAMES = 50  # frames per chunk through the model (1 s at 50 frames/s)
-
-
-def weights_hash(model: CodecModel) -> str:
-    """A short SHA-256 of the model's weights (weight norm folded, key order fixed)."""
-    from codec.conv import folded_state_dict
-
-    digest = hashlib.sha256()
-    for key, tensor in sorted(folded_state_dict(model).items()):
-        digest.update(key.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
 
 
 class TorchStream:
@@ -59,6 +46,7 @@ class TorchStream:
     def __init__(self, model: CodecModel) -> None:
         self.model = model
         self.device = next(model.parameters()).device
+        self.delay = model.delay  # decoded audio runs this many samples late
 
     def encode(self, audio: np.ndarray, n_stages: int | None = None) -> np.ndarray:
         """`[C, T]` -> codes `[C, n_stages, frames]` of the frames completed."""
@@ -80,6 +68,7 @@ class TorchCoder:
     def __init__(self, model: CodecModel) -> None:
         self.model = model
         self.sample_rate, self.hop_length = model.sample_rate, model.hop_length
+        self.delay = model.delay
         self.frame_rate, self.num_stages = model.frame_rate, model.num_stages
         self.codebook_sizes = model.quantizer.codebook_sizes
         self.entropy = model.entropy
@@ -87,7 +76,7 @@ class TorchCoder:
 
     @cached_property
     def model_hash(self) -> str:
-        return weights_hash(self.model)
+        return self.model.weights_hash()
 
     @contextmanager
     def streaming(self, batch_size: int) -> Iterator[TorchStream]:
@@ -186,7 +175,7 @@ def encode_file(
     )
     writer = TokenWriter(target, header, entropy)
     resample = StreamResampler(reader.sample_rate, model.sample_rate, reader.channels)
-    chunks = _FixedChunks(MODEL_CHUNK_FRAMES * model.hop_length)
+    chunks = _FixedChunks(FILE_CHUNK_FRAMES * model.hop_length)
     num_samples = frames = 0
 
     def code(chunk: np.ndarray) -> None:
@@ -204,7 +193,9 @@ def encode_file(
                 code(chunk)
         flushed = resample(np.zeros((reader.channels, 0), np.float32), last=True)
         tail = np.concatenate([chunks.rest(), flushed], axis=1)
-        code(np.pad(tail, ((0, 0), (0, -tail.shape[1] % model.hop_length))))
+        # the decoder's output runs `delay` samples late: code that much more, to whole frames
+        flush = model.delay + (-tail.shape[1] - model.delay) % model.hop_length
+        code(np.pad(tail, ((0, 0), (0, flush))))
     writer.close(num_samples)
     return EncodeResult(header, num_samples, frames)
 
@@ -268,12 +259,14 @@ def decode_file(
         model.streaming(batch_size=header.channels) as stream,
     ):
         was_lost = False
+        late = stream.delay  # samples the decoder emits before the file's first one
         for codes in reader.packets():
             lost = bool(codes.size) and codes[0, 0, 0] == LOST
             if lost:  # a damaged packet: silence of the same length
                 audio = np.zeros((header.channels, codes.shape[2] * header.hop_length), np.float32)
             else:
                 audio = stream.decode(codes)
+            audio, late = audio[:, late:], max(0, late - audio.shape[1])
             if progress:
                 progress(codes.shape[2] / header.frame_rate)
             audio = resample(audio)

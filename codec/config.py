@@ -56,10 +56,31 @@ class QuantizerConfig:
 
 
 @dataclass
+class FrameConfig:
+    """The frame-rate backbone (`backbone: frame`): a causal STFT, ConvNeXt blocks at the frame
+    rate, a Fourier head. Latency is `synthesis_window` samples (hop + the synthesis overlap)."""
+
+    hop: int = 320  # samples per frame
+    analysis_window: int = 640  # encoder: Hann window over the past, ending at the frame's end
+    synthesis_window: int = 480  # decoder: hop + overlap, in (hop, 2 hop]
+    width: int = 256  # channels of the ConvNeXt blocks
+    encoder_blocks: int = 6
+    decoder_blocks: int = 6
+    kernel_size: int = 7  # depthwise conv over the current and past frames
+    expansion: int = 3  # MLP width / block width
+    compression: float = 0.3  # the analysis spectrum's magnitude is raised to this power
+
+
+BACKBONES = ("seanet", "frame")
+
+
+@dataclass
 class ModelConfig:
-    """A SEANet-style causal encoder/decoder around a residual quantizer."""
+    """A causal encoder/decoder around a residual quantizer: the SEANet (`channels`, `strides`,
+    ...: convolutions at the audio rate) or the frame-rate backbone (`frame`)."""
 
     sample_rate: int = 16000
+    backbone: str = "seanet"  # seanet | frame
     channels: int = 32  # width of the first conv; doubles after each down-sampling
     strides: list[int] = field(default_factory=lambda: [2, 4, 5, 8])  # product = hop length
     latent_dim: int = 128
@@ -67,6 +88,7 @@ class ModelConfig:
     kernel_size: int = 7
     residual_kernel_size: int = 3
     dilations: list[int] = field(default_factory=lambda: [1, 3, 9])
+    frame: FrameConfig = field(default_factory=FrameConfig)
     quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)
 
 

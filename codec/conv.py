@@ -61,9 +61,12 @@ class StreamingConv1d(StreamingModule[ConvState]):
         stride: int = 1,
         dilation: int = 1,
         norm: bool = True,
+        groups: int = 1,
     ) -> None:
         super().__init__()
-        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, stride, dilation=dilation)
+        self.conv = nn.Conv1d(
+            in_channels, out_channels, kernel_size, stride, dilation=dilation, groups=groups
+        )
         self.stride = stride
         self.receptive_field = (kernel_size - 1) * dilation + 1
         if self.receptive_field < stride:
@@ -94,7 +97,7 @@ class StreamingConv1d(StreamingModule[ConvState]):
     def _convolve(self, x: Tensor) -> Tensor:
         """The unpadded convolution of `x` (already holding its left context)."""
         conv = self.conv
-        if use_taps(x, conv.in_channels, conv.kernel_size[0], self.stride):
+        if conv.groups == 1 and use_taps(x, conv.in_channels, conv.kernel_size[0], self.stride):
             return conv1d_by_taps(x, conv.weight, conv.bias, conv.dilation[0])
         return conv(x)
 

@@ -32,6 +32,7 @@ class SEANetDecoder(StreamingModule):
         layers += [activation(cfg.activation, ch), StreamingConv1d(ch, 1, cfg.kernel_size)]
         self.layers = nn.Sequential(*layers)
         self.hop_length = math.prod(cfg.strides)
+        self.delay = 0  # output samples align with input samples
 
     def forward(self, latent: Tensor) -> Tensor:
         """`latent`: `[B, D, frames]` -> `[B, 1, frames * hop]`."""

@@ -22,12 +22,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from codec.compress import MODEL_CHUNK_FRAMES, weights_hash
 from codec.conv import StreamingConv1d, StreamingConvTranspose1d
 from codec.model import CodecModel
+from codec.runtime import FILE_CHUNK_FRAMES
 
 MANIFEST_VERSION = 1
-FILE_CHUNK_FRAMES = MODEL_CHUNK_FRAMES  # the chunk `codec encode/decode` use for files
 LIVE_CHUNK_FRAMES = 1
 OPSET = 17
 
@@ -141,9 +140,10 @@ def export_model(model: CodecModel, name: str, out: Path) -> Path:
         "format": "codec-onnx",
         "version": MANIFEST_VERSION,
         "model": name,
-        "model_hash": weights_hash(model),
+        "model_hash": model.weights_hash(),
         "sample_rate": model.sample_rate,
         "hop_length": hop,
+        "delay": model.delay,
         "codebook_sizes": model.quantizer.codebook_sizes,
         "graphs": graphs,
         "encoder_states": [{"name": n, "shape": s} for n, s in encoder.state_shapes()],

@@ -79,6 +79,7 @@ class LiveEncoder:
             original_sample_rate=coder.sample_rate, channels=1, frames_per_packet=packet_frames,
         )  # fmt: skip
         self.packet_samples = packet_frames * coder.hop_length
+        self.delay = coder.delay  # the decoder's output runs this late: the end flushes it
         self.pending = np.zeros((1, n_stages, 0), np.int64)
         self.samples = self.sequence = 0
 
@@ -86,11 +87,12 @@ class LiveEncoder:
         return stream_header_bytes(self.header)
 
     def push(self, audio: np.ndarray, last: bool = False) -> list[bytes]:
-        """The packets that `audio` `[T]` float32 completes; `last` zero-pads the stream to
-        whole packets and sends the rest."""
+        """The packets that `audio` `[T]` float32 completes; `last` zero-pads the stream by the
+        decoder's delay and to whole packets, and sends the rest."""
         self.samples += len(audio)
         if last:
-            audio = np.pad(audio, (0, -self.samples % self.packet_samples))
+            flush = self.delay + (-self.samples - self.delay) % self.packet_samples
+            audio = np.pad(audio, (0, flush))
         codes = self.stream.encode(audio[None].astype(np.float32, copy=False), self.n_stages)
         self.pending = np.concatenate([self.pending, codes], axis=2)
         packets = []
@@ -171,18 +173,26 @@ def decode_packets(
 ) -> Iterator[tuple[np.ndarray, bool]]:  # fmt: skip
     """Audio for each packet as it arrives, and whether it was concealed: gaps in the sequence
     and records marked lost are filled; with `drop`, each packet is also dropped with
-    probability `loss_rate` (a simulated lossy channel)."""
+    probability `loss_rate` (a simulated lossy channel). The decoder's first `stream.delay`
+    samples, from before the stream began, are left out, so the output aligns with the input."""
     conceal = Concealer(stream, header)
     frames = header.frames_per_packet
     expected = None
+    late = stream.delay
+
+    def aligned(audio: np.ndarray) -> np.ndarray:
+        nonlocal late
+        audio, late = audio[late:], max(0, late - len(audio))
+        return audio
+
     for record in records:
         if expected is not None:
             gap = (record.sequence - expected) % SEQUENCE_MODULO
             if gap:
-                yield conceal.lost(gap * frames), True
+                yield aligned(conceal.lost(gap * frames)), True
         expected = (record.sequence + 1) % SEQUENCE_MODULO
         dropped = drop is not None and drop.random() < loss_rate
         if record.codes is None or dropped:
-            yield conceal.lost(frames), True
+            yield aligned(conceal.lost(frames)), True
         else:
-            yield conceal.received(record.codes), False
+            yield aligned(conceal.received(record.codes)), False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -14,11 +15,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 import codec
-from codec.config import ModelConfig, apply_overrides, from_dict, load_preset
+from codec.config import BACKBONES, ModelConfig, apply_overrides, from_dict, load_preset
 from codec.conv import StreamingConv1d, StreamingConvTranspose1d, folded_state_dict, set_weight_norm
 from codec.decoder import SEANetDecoder
 from codec.encoder import SEANetEncoder
 from codec.entropy import EntropyModel
+from codec.frame_decoder import FrameDecoder
+from codec.frame_encoder import FrameEncoder
 from codec.quantizers import build_quantizer
 from codec.streaming import StreamingModule
 
@@ -37,21 +40,32 @@ class CodecOutput:
     stats: dict[str, float]
 
 
+BACKBONE_CLASSES = {"seanet": (SEANetEncoder, SEANetDecoder), "frame": (FrameEncoder, FrameDecoder)}
+
+
 class CodecModel(StreamingModule):
     """Audio `[B, 1, T]` at `sample_rate` <-> codes `[B, n_q, frames]` at `frame_rate`.
 
     Inside `with model.streaming(batch_size):`, `encode` and `decode` take consecutive chunks of
     any length and return what those chunks complete: the codes and audio of offline
-    processing, to float rounding (which, rarely, tips a code at a near-tie).
+    processing, to float rounding (which, rarely, tips a code at a near-tie). A streamed
+    decoder's audio runs `delay` samples behind (0 for the SEANet); offline, `encode` pads the
+    end by `delay` and `decode` drops the first `delay` samples, so input and output align.
     """
 
     def __init__(self, cfg: ModelConfig, name: str | None = None) -> None:
         super().__init__()
+        if cfg.backbone not in BACKBONE_CLASSES:
+            raise ValueError(
+                f"unknown model.backbone {cfg.backbone!r}: choose one of {', '.join(BACKBONES)}"
+            )
+        encoder, decoder = BACKBONE_CLASSES[cfg.backbone]
         self.config = cfg
         self.name = name
-        self.encoder = SEANetEncoder(cfg)
+        self.encoder = encoder(cfg)
         self.quantizer = build_quantizer(cfg.quantizer, cfg.latent_dim)
-        self.decoder = SEANetDecoder(cfg)
+        self.decoder = decoder(cfg)
+        self.delay: int = self.decoder.delay
         self.entropy: EntropyModel | None = None  # fitted by `fit_entropy`, saved with the model
 
     @property
@@ -70,8 +84,9 @@ class CodecModel(StreamingModule):
 
     @property
     def latency_ms(self) -> float:
-        """Algorithmic latency: a frame is coded once its last sample has arrived."""
-        return 1000.0 * self.hop_length / self.sample_rate
+        """Algorithmic latency: a frame is coded once its last sample has arrived, and its
+        audio is complete `delay` samples later."""
+        return 1000.0 * (self.hop_length + self.delay) / self.sample_rate
 
     @property
     def num_stages(self) -> int:
@@ -83,11 +98,11 @@ class CodecModel(StreamingModule):
         return self.frame_rate * sum(math.log2(k) for k in self.quantizer.codebook_sizes[:n])
 
     def _pad_to_frames(self, wav: Tensor) -> Tensor:
-        """Offline, zero-pad the end to whole frames so no audio is dropped; streaming, a partial
-        frame waits in the encoder's state for the next chunk instead."""
+        """Offline, zero-pad the end by `delay` and to whole frames so no audio is dropped;
+        streaming, a partial frame waits in the encoder's state for the next chunk instead."""
         if self.is_streaming:
             return wav
-        return F.pad(wav, (0, -wav.shape[-1] % self.hop_length))
+        return F.pad(wav, (0, self.delay + (-wav.shape[-1] - self.delay) % self.hop_length))
 
     def encode(self, wav: Tensor, n_stages: int | None = None) -> Tensor:
         """`wav`: `[B, 1, T]` -> codes `[B, n_stages, ceil(T / hop)]` int64 (streaming: the frames
@@ -99,15 +114,17 @@ class CodecModel(StreamingModule):
         return self.quantizer.encode(latent, n_stages)
 
     def decode(self, codes: Tensor) -> Tensor:
-        """codes `[B, n, frames]` (the first `n` stages) -> audio `[B, 1, frames * hop]`."""
+        """codes `[B, n, frames]` (the first `n` stages) -> audio `[B, 1, frames * hop - delay]`
+        (streaming: `[B, 1, frames * hop]`, `delay` samples late)."""
         if codes.shape[-1] == 0:
             return torch.zeros(codes.shape[0], 1, 0, device=codes.device)
-        return self.decoder(self.quantizer.decode(codes))
+        audio = self.decoder(self.quantizer.decode(codes))
+        return audio if self.is_streaming else audio[..., self.delay :]
 
     def forward(self, wav: Tensor) -> CodecOutput:
         """Training pass on `[B, 1, T]`: the reconstruction is trimmed to `T` samples."""
         result = self.quantizer(self.encoder(self._pad_to_frames(wav)))
-        audio = self.decoder(result.z)[..., : wav.shape[-1]]
+        audio = self.decoder(result.z)[..., self.delay : self.delay + wav.shape[-1]]
         return CodecOutput(audio, result.codes, result.losses, result.stats)
 
     @torch.no_grad()
@@ -129,6 +146,15 @@ class CodecModel(StreamingModule):
         codes = (row.cpu().numpy() for wav in wavs for row in self.encode(wav.to(device)))
         self.entropy = EntropyModel.fit(self.quantizer.digit_radices, codes)
         return self.entropy
+
+    def weights_hash(self) -> str:
+        """A short SHA-256 of the weights (weight norm folded, key order fixed): token files
+        record it, so a file is decoded only by the weights that wrote it."""
+        digest = hashlib.sha256()
+        for key, tensor in sorted(folded_state_dict(self).items()):
+            digest.update(key.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()[:16]
 
     def set_weight_norm(self, enabled: bool) -> None:
         """Add (training) or fold away (inference, faster) weight norm; outputs do not change."""

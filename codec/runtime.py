@@ -24,6 +24,7 @@ import numpy as np
 from codec.entropy import EntropyModel
 
 FORMAT = "codec-onnx"
+FILE_CHUNK_FRAMES = 50  # frames per chunk when files are coded (1 s at 50 frames/s)
 
 
 class OnnxCodec:
@@ -45,6 +46,7 @@ class OnnxCodec:
         self.sample_rate: int = manifest["sample_rate"]
         self.hop_length: int = manifest["hop_length"]
         self.codebook_sizes: list[int] = manifest["codebook_sizes"]
+        self.delay: int = manifest.get("delay", 0)  # decoded audio runs this many samples late
         self.threads = threads
         self.entropy = self._entropy(manifest.get("entropy"))
         self._sessions: dict[tuple[str, int], object] = {}
@@ -108,6 +110,7 @@ class OnnxStream:
 
     def __init__(self, codec: OnnxCodec, batch_size: int) -> None:
         self.codec, self.batch = codec, batch_size
+        self.delay = codec.delay  # decoded audio runs this many samples late
         self.sizes = sorted(codec.chunk_frames, reverse=True)
         if self.sizes[-1] != 1:
             raise ValueError(f"{codec.directory} has no 1-frame graphs: export it again")

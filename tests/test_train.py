@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 import codec
 from codec.audio import save_audio
 from codec.cli.app import app
+from codec.train import trainer
 from codec.train.checkpoint import model_from_checkpoint
 from codec.train.trainer import lr_factor
 
@@ -80,7 +81,11 @@ def test_learning_rate_warms_up_then_decays():
     assert lr_factor(55, 10, 100, 0.1, time_used=0.1) == pytest.approx(0.55)
 
 
-def test_a_time_budget_ends_the_run_cleanly_and_a_larger_one_resumes_it(corpus, tmp_path):
+def test_a_time_budget_ends_the_run_cleanly_and_a_larger_one_resumes_it(
+    corpus, tmp_path, monkeypatch
+):
+    ticks = iter(range(10**6))  # a clock that moves 0.1 s each time it is read: the same run
+    monkeypatch.setattr(trainer, "now", lambda: 0.1 * next(ticks))  # however loaded the CPU is
     out = tmp_path / "budget"
     budget = ["--set", "train.max_steps=1000000", "--set", "train.warmup_steps=1"]
     result = CliRunner().invoke(

@@ -85,6 +85,11 @@ def lr_factor(step: int, warmup: int, total: int, floor: float, time_used: float
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def now() -> float:
+    """Seconds on the clock that time budgets and throughput are measured with (monotonic)."""
+    return time.perf_counter()
+
+
 def parameter_digest(model: torch.nn.Module) -> str:
     digest = hashlib.sha256()
     for tensor in model.state_dict().values():
@@ -226,9 +231,12 @@ class Trainer:
             out = self.ddp(wav)
         with self.timer("losses"):
             recon = out.audio.float()
-            losses = {"mel": self.mel(recon, wav), "stft": self.stft(recon, wav)}
+            losses = {"mel": self.mel(recon, wav)}
+            total = w.mel * losses["mel"]
+            if w.stft:  # a weight of 0 spares its STFTs
+                losses["stft"] = self.stft(recon, wav)
+                total = total + w.stft * losses["stft"]
             losses |= {f"quantizer/{k}": v for k, v in out.losses.items()}
-            total = w.mel * losses["mel"] + w.stft * losses["stft"]
             total = total + w.quantizer * sum(
                 out.losses.values(), torch.zeros((), device=wav.device)
             )
@@ -381,7 +389,7 @@ class Trainer:
             disable=None if self.is_main else True,  # a terminal only, not in log files
             file=sys.stderr,
         )
-        audio_seconds, started = 0.0, time.perf_counter()
+        audio_seconds, started = 0.0, now()
         clock = started - self.elapsed  # the budget counts the time of earlier runs too
         batches, stop = self.batches(self.step), self.out_of_time()
         while not stop:
@@ -393,10 +401,10 @@ class Trainer:
                 break
             values = self.train_step(wav.to(self.device, non_blocking=True))
             self.step += 1
-            self.elapsed = time.perf_counter() - clock
+            self.elapsed = now() - clock
             stop = self.out_of_time()
             audio_seconds += wav.shape[0] * wav.shape[-1] / self.cfg.model.sample_rate * self.world
-            speed = audio_seconds / (time.perf_counter() - started)
+            speed = audio_seconds / (now() - started)
             bar.update()
             if logged or stop:
                 values = {k: float(v) for k, v in values.items()}

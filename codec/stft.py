@@ -1,0 +1,93 @@
+"""Causal short-time Fourier analysis and overlap-add synthesis as streaming convolutions.
+
+Both transforms are fixed (non-trainable) convolutions, so they stream through the state of
+`StreamingConv1d` (the analysis window's past samples) and `StreamingConvTranspose1d` (the
+synthesis overlap carried to the next frame), and export to ONNX with that state.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from codec.conv import StreamingConv1d, StreamingConvTranspose1d
+from codec.streaming import StreamingModule
+
+
+def tapered_window(length: int, overlap: int) -> Tensor:
+    """A window `[length]` that rises over `overlap` samples (sin^2), stays at 1 and falls over
+    the last `overlap` samples; copies of it `length - overlap` apart add up to 1."""
+    if not 0 < overlap <= length // 2:
+        raise ValueError(f"overlap must be in 1..{length // 2}, got {overlap}")
+    rise = torch.sin(0.5 * math.pi * (torch.arange(overlap) + 0.5) / overlap).pow(2)
+    flat = torch.ones(length - 2 * overlap)
+    return torch.cat([rise, flat, rise.flip(0)])
+
+
+def _real_dft(n_fft: int) -> tuple[Tensor, Tensor]:
+    """Cosine and sine rows `[n_fft // 2 + 1, n_fft]` of the orthonormal real DFT."""
+    bins = torch.arange(n_fft // 2 + 1, dtype=torch.float64)[:, None]
+    angle = 2 * math.pi * bins * torch.arange(n_fft, dtype=torch.float64) / n_fft
+    scale = 1 / math.sqrt(n_fft)
+    return torch.cos(angle) * scale, -torch.sin(angle) * scale
+
+
+def _fixed(conv: nn.Conv1d | nn.ConvTranspose1d, weight: Tensor) -> None:
+    """Set the weight of `conv` to `weight` and its bias to 0, both frozen."""
+    conv.weight = nn.Parameter(weight.float(), requires_grad=False)
+    conv.bias = nn.Parameter(torch.zeros_like(conv.bias), requires_grad=False)
+
+
+class CausalSTFT(StreamingModule):
+    """Audio `[B, 1, T]` -> power-compressed complex spectrum `[B, 2 * bins, T // hop]`.
+
+    Frame `j` is the Hann-windowed DFT of samples `[(j + 1) * hop - window, (j + 1) * hop)`:
+    it waits for no sample after the frame. Each bin `X` becomes `X * |X|^(power - 1)`
+    (real parts, then imaginary parts): its phase kept, its magnitude compressed."""
+
+    def __init__(self, window: int, hop: int, power: float = 0.3) -> None:
+        super().__init__()
+        self.bins, self.power = window // 2 + 1, power
+        self.frames = StreamingConv1d(1, 2 * self.bins, window, hop, norm=False)
+        cos, sin = _real_dft(window)
+        hann = torch.hann_window(window, periodic=True, dtype=torch.float64)
+        _fixed(self.frames.conv, torch.cat([cos, sin])[:, None] * hann)
+
+    def forward(self, wav: Tensor) -> Tensor:
+        """`wav`: `[B, 1, T]` -> `[B, 2 * bins, frames]`."""
+        spec = self.frames(wav)
+        re, im = spec[:, : self.bins], spec[:, self.bins :]
+        gain = (re.square() + im.square() + 1e-8).pow((self.power - 1) / 2)
+        return torch.cat([re * gain, im * gain], dim=1)
+
+
+class OverlapAddISTFT(StreamingModule):
+    """Log-magnitude and phase `[B, 2 * bins, frames]` -> audio `[B, 1, frames * hop]`.
+
+    Each frame is the inverse real DFT of `exp(log_mag) * e^(i phase)` over `window` samples,
+    tapered over `window - hop` samples at each end (`tapered_window`) and overlap-added: frame
+    `j` writes samples `[j * hop, j * hop + window)`, and the `window - hop` samples that reach
+    into the next frame are carried in the streaming state."""
+
+    MAX_LOG_MAGNITUDE = math.log(1e2)  # as Vocos: bounds the exponential early in training
+
+    def __init__(self, window: int, hop: int) -> None:
+        super().__init__()
+        self.bins = window // 2 + 1
+        self.overlap = StreamingConvTranspose1d(2 * self.bins, 1, window, hop, norm=False)
+        cos, sin = _real_dft(window)
+        # the inverse of the orthonormal real DFT: bins other than DC and Nyquist count twice
+        twice = torch.full((self.bins, 1), 2.0, dtype=torch.float64)
+        twice[0] = 1.0
+        if window % 2 == 0:
+            twice[-1] = 1.0
+        basis = torch.cat([cos * twice, sin * twice]) * tapered_window(window, window - hop)
+        _fixed(self.overlap.convtr, basis[:, None])
+
+    def forward(self, spec: Tensor) -> Tensor:
+        """`spec`: `[B, 2 * bins, frames]`, log magnitudes then phases -> `[B, 1, frames * hop]`."""
+        log_mag, phase = spec[:, : self.bins], spec[:, self.bins :]
+        mag = log_mag.clamp(max=self.MAX_LOG_MAGNITUDE).exp()
+        return self.overlap(torch.cat([mag * torch.cos(phase), mag * torch.sin(phase)], dim=1))

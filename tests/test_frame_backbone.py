@@ -1,0 +1,166 @@
+"""The frame-rate backbone: causal STFT, overlap-add synthesis, ConvNeXt stacks, the model."""
+
+import numpy as np
+import pytest
+import torch
+from helpers import random_chunk_sizes, run_chunked
+
+import codec
+from codec.audio import load_audio, save_audio
+from codec.compress import decode_file, encode_file
+from codec.config import FrameConfig, ModelConfig
+from codec.frame_decoder import FrameDecoder
+from codec.frame_encoder import FrameEncoder
+from codec.stft import CausalSTFT, OverlapAddISTFT, tapered_window
+
+
+def small_config(**frame) -> ModelConfig:
+    return ModelConfig(backbone="frame", latent_dim=8, frame=FrameConfig(width=16, **frame))
+
+
+@pytest.mark.parametrize(("length", "overlap"), [(480, 160), (640, 320), (400, 80)])
+def test_tapered_windows_add_up_to_one(length, overlap):
+    window, hop = tapered_window(length, overlap), length - overlap
+    total = torch.zeros(hop * 6 + overlap)
+    for j in range(6):
+        total[j * hop : j * hop + length] += window
+    assert torch.allclose(total[overlap : 6 * hop], torch.ones(6 * hop - overlap), atol=1e-6)
+    with pytest.raises(ValueError, match="overlap"):
+        tapered_window(400, 201)
+
+
+def test_causal_stft_finds_a_tone_in_its_bin_and_sees_only_the_past():
+    stft = CausalSTFT(window=640, hop=320, power=1.0)  # power 1: the plain spectrum
+    t = torch.arange(320 * 8) / 16000
+    wav = torch.sin(2 * torch.pi * 1000 * t).view(1, 1, -1)  # 1 kHz = bin 40 of 640 at 16 kHz
+    with torch.no_grad():
+        spec = stft(wav)
+        magnitude = spec[:, :321].square() + spec[:, 321:].square()
+        assert spec.shape == (1, 642, 8)
+        assert magnitude[0, :, 3:].argmax(dim=0).eq(40).all()
+        changed = wav.clone()
+        changed[..., 320 * 5 :] = 0
+        assert torch.equal(stft(changed)[..., :5], spec[..., :5])
+        assert not torch.equal(stft(changed)[..., 5:], spec[..., 5:])
+
+
+def test_overlap_add_inverts_the_dft_of_each_frame():
+    istft = OverlapAddISTFT(window=480, hop=320)
+    frames = torch.randn(3, 480, dtype=torch.float64)
+    spectrum = torch.fft.rfft(frames, norm="ortho")  # [3, 241] per frame
+    spec = torch.cat([spectrum.abs().log(), spectrum.angle()], dim=1).T[None].float()
+    with torch.no_grad():
+        audio = istft(spec)[0, 0].double()
+    window = tapered_window(480, 160).double()
+    expected = torch.zeros(3 * 320 + 160, dtype=torch.float64)
+    for j in range(3):
+        expected[j * 320 : j * 320 + 480] += frames[j] * window
+    assert audio.shape == (960,)
+    assert (audio - expected[:960]).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("synthesis", [480, 640])
+def test_encoder_and_decoder_stream_exactly_like_offline(synthesis):
+    torch.manual_seed(0)
+    cfg = small_config(synthesis_window=synthesis)
+    encoder, decoder = FrameEncoder(cfg), FrameDecoder(cfg)
+    wav = torch.randn(2, 1, 320 * 9 + 77)
+    latent = torch.randn(2, 8, 13)
+    rng = np.random.default_rng(0)
+    with torch.no_grad():
+        offline, audio = encoder(wav), decoder(latent)
+        with encoder.streaming(2), decoder.streaming(2):
+            streamed = run_chunked(encoder, wav, random_chunk_sizes(wav.shape[-1], rng, 900))
+            streamed_audio = run_chunked(decoder, latent, random_chunk_sizes(13, rng, 4))
+    assert offline.shape == streamed.shape == (2, 8, 9)
+    assert (streamed - offline).abs().max() <= 1e-5
+    assert audio.shape == streamed_audio.shape == (2, 1, 13 * 320)
+    assert (streamed_audio - audio).abs().max() <= 1e-5
+    assert decoder.delay == synthesis - 320
+
+
+def test_synthesis_window_outside_hop_to_two_hops_is_refused():
+    with pytest.raises(ValueError, match="synthesis_window must be in"):
+        FrameDecoder(small_config(synthesis_window=700))
+
+
+@pytest.fixture(scope="module")
+def tiny_frame():
+    torch.manual_seed(0)
+    return codec.build_model("tiny-frame").eval()
+
+
+def test_latency_counts_the_synthesis_overlap(tiny_frame):
+    assert tiny_frame.delay == 160 and tiny_frame.latency_ms == 30.0
+    assert codec.build_model("tiny").latency_ms == 20.0
+    with pytest.raises(ValueError, match="unknown model.backbone 'rnn'"):
+        codec.build_model("tiny", **{"model.backbone": "rnn"})
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_streamed_model_gives_offline_codes_and_audio_delay_samples_late(tiny_frame, seed):
+    rng = np.random.default_rng(seed)
+    wav = torch.randn(2, 1, 320 * 20 + 45)
+    delay = tiny_frame.delay
+    with torch.no_grad():
+        codes = tiny_frame.encode(wav)  # offline: the end padded by `delay`, to whole frames
+        audio = tiny_frame.decode(codes)  # offline: the first `delay` samples dropped
+        flushed = torch.nn.functional.pad(wav, (0, codes.shape[-1] * 320 - wav.shape[-1]))
+        with tiny_frame.streaming(batch_size=2):
+            sizes = random_chunk_sizes(flushed.shape[-1], rng, 900)
+            streamed_codes = run_chunked(tiny_frame.encode, flushed, sizes)
+            sizes = random_chunk_sizes(codes.shape[-1], rng, 5)
+            streamed_audio = run_chunked(tiny_frame.decode, codes, sizes)
+    assert codes.shape == (2, 2, 21)  # 6445 + 160 samples need 21 frames
+    assert torch.equal(streamed_codes, codes)
+    assert audio.shape[-1] == 21 * 320 - delay >= wav.shape[-1]
+    assert (streamed_audio[..., delay:] - audio).abs().max() <= 1e-5
+    assert tiny_frame(wav).audio.shape == wav.shape
+
+
+def test_the_training_pass_aligns_output_with_input():
+    """A decoder that plays its frames back (the latent carries the waveform) must give the
+    input back in the forward pass: no sample shifted by the delay."""
+    model = codec.build_model("tiny-frame")
+    wav = torch.randn(1, 1, 320 * 6)
+    delayed = torch.nn.functional.pad(wav, (160, 0))  # what the decoder emits: `delay` late
+    model.decoder.forward = lambda latent: delayed[..., : latent.shape[-1] * 320]
+    assert torch.equal(model(wav).audio, wav)
+
+
+def test_frame_model_learns_in_seconds():
+    torch.manual_seed(0)
+    model = codec.build_model("tiny-frame").train()
+    t = torch.arange(6400) / 16000
+    wav = (0.5 * torch.sin(2 * torch.pi * 220 * t) * torch.sin(2 * torch.pi * 3 * t)).view(1, 1, -1)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+
+    def loss() -> torch.Tensor:
+        out = model(wav)
+        return (out.audio - wav).abs().mean() + sum(out.losses.values())
+
+    first = loss().item()
+    for _ in range(60):
+        value = loss()
+        opt.zero_grad()
+        value.backward()
+        opt.step()
+    assert loss().item() < 0.6 * first
+
+
+def test_token_files_of_a_delayed_decoder_keep_length_and_alignment(tiny_frame, tmp_path):
+    """encode_file codes the `delay` samples past the end; decode_file drops the decoder's
+    first `delay`: the file decodes to the offline reconstruction, sample for sample."""
+    wav = 0.3 * np.random.default_rng(0).standard_normal(16000 * 3 + 111).astype(np.float32)
+    save_audio(tmp_path / "in.wav", wav[None], 16000)
+    wav = load_audio(tmp_path / "in.wav")[0][0]  # as stored: 16-bit
+    with open(tmp_path / "x.tok", "wb") as target:
+        encode_file(tiny_frame, "tiny-frame", tmp_path / "in.wav", target)
+    with open(tmp_path / "x.tok", "rb") as source:
+        decode_file(source, tmp_path / "out.wav", lambda header: tiny_frame)
+    decoded = load_audio(tmp_path / "out.wav")[0][0]
+    with torch.no_grad():
+        offline = tiny_frame.decode(tiny_frame.encode(torch.from_numpy(wav).view(1, 1, -1)))
+    offline = np.clip(offline.view(-1).numpy()[: len(wav)], -1, 1)
+    assert decoded.shape == wav.shape
+    assert np.abs(decoded - offline).max() < 2 / 32768  # 16-bit rounding
