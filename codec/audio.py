@@ -143,6 +143,14 @@ def save_audio(path: str | Path, wav: np.ndarray, sample_rate: int) -> None:
         writer.write(np.asarray(wav, dtype=np.float32))
 
 
+def pcm16_bytes(audio: np.ndarray) -> bytes:
+    """Mono float audio `[T]` as raw 16-bit little-endian PCM, converted (scaled, clipped) as
+    16-bit audio files are written, so a raw stream and a file of the same audio agree."""
+    buffer = io.BytesIO()
+    sf.write(buffer, audio, MIN_SAMPLE_RATE, format="RAW", subtype="PCM_16", endian="LITTLE")
+    return buffer.getvalue()
+
+
 def audio_format(path: str | Path) -> str:
     """The container for an output path from its suffix: FLAC, OGG, else WAV."""
     suffix = Path(path).suffix.lower()

@@ -5,11 +5,13 @@ import io
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from helpers import DATA
 from typer.testing import CliRunner
 
+import codec
 from codec.cli.app import app
-from codec.compress import TorchCoder
+from codec.compress import TorchCoder, stages_for_bitrate
 from codec.live import (
     LOST_FLAG,
     decode_packets,
@@ -17,46 +19,61 @@ from codec.live import (
     read_packets,
     read_stream_header,
 )
+from codec.tokens import packed_size
 from codec.zoo import load_model
 
 PCM, _ = sf.read(DATA / "speech_fr.flac", dtype="int16")
 
 
-@pytest.fixture(scope="module")
-def stream_bytes():
-    """speech_fr at 3 kbps, 40 ms packets."""
+@pytest.fixture(scope="module", params=["speech16k-mini-v2", "tiny-frame"])
+def live(request, tmp_path_factory):
+    """speech_fr at 3 kbps in 40 ms packets, through the shipped SEANet (by name) and the
+    untrained frame-rate backbone (by file): `(model reference, stream bytes)`."""
+    reference = request.param
+    if reference == "tiny-frame":
+        torch.manual_seed(0)
+        reference = str(tmp_path_factory.mktemp("models") / "tiny-frame.ckpt")
+        codec.build_model("tiny-frame").save(reference)
     result = CliRunner().invoke(
-        app, ["stream", "encode", "-b", "3", "--packet-ms", "40"], input=PCM.astype("<i2").tobytes()
+        app,
+        ["stream", "encode", "-b", "3", "--packet-ms", "40", "--model", reference],
+        input=PCM.astype("<i2").tobytes(),
     )
     assert result.exit_code == 0, result.stderr
-    return result.stdout_bytes
+    return reference, result.stdout_bytes
 
 
-def test_packets_are_small_and_decode_like_a_file(stream_bytes, tmp_path):
+def test_packets_are_small_and_decode_like_a_file(live, tmp_path):
+    reference, stream_bytes = live
+    model = load_model(reference)
     stream = io.BytesIO(stream_bytes)
     header = read_stream_header(stream)
-    assert header.frames_per_packet == 2 and header.n_stages == 6
+    assert header.frames_per_packet == 2
+    assert header.n_stages == stages_for_bitrate(model, 3)
     size = payload_bytes(header)
     records = list(read_packets(stream, header))
-    frames = -(-len(PCM) // 320)
+    frames = -(-(len(PCM) + model.delay) // 320)  # the end flushes the decoder's delay
     assert len(records) == -(-frames // 2)
     # 1 byte of framing per packet: 0.2 kbps at 40 ms packets
-    assert len(stream_bytes) == stream.tell() and size == 15  # 2 frames x 6 stages x log2(1000)
-    result = CliRunner().invoke(app, ["stream", "decode"], input=stream_bytes)
+    assert len(stream_bytes) == stream.tell()
+    assert size == packed_size(header.codebook_sizes, 2)  # 2 frames x 6 x log2(1000) for v2
+    result = CliRunner().invoke(app, ["stream", "decode", "--model", reference], input=stream_bytes)
     assert result.exit_code == 0, result.stderr
     live = np.frombuffer(result.stdout_bytes, "<i2").astype(np.float32) / 32768
-    assert len(live) == len(records) * 2 * 320  # whole packets, time-aligned
+    assert len(live) == len(records) * 2 * 320 - model.delay  # whole packets, time-aligned
     file_args = ["roundtrip", str(DATA / "speech_fr.flac"), "-o", str(tmp_path / "f.wav")]
-    assert CliRunner().invoke(app, [*file_args, "--stages", "6"]).exit_code == 0
+    stages = ["--stages", str(header.n_stages), "--model", reference]
+    assert CliRunner().invoke(app, [*file_args, *stages]).exit_code == 0
     offline, _ = sf.read(tmp_path / "f.wav", dtype="float32")
     assert np.abs(live[: len(offline)] - offline).max() < 2 / 32768  # 16-bit rounding
 
 
-def test_lost_packets_are_concealed_in_place(stream_bytes):
+def test_lost_packets_are_concealed_in_place(live):
+    reference, stream_bytes = live
     stream = io.BytesIO(stream_bytes)
     header = read_stream_header(stream)
     records = list(read_packets(stream, header))
-    coder = TorchCoder(load_model("default"))
+    coder = TorchCoder(load_model(reference))
 
     def decode(records):
         with coder.streaming(batch_size=1) as s:
@@ -70,22 +87,23 @@ def test_lost_packets_are_concealed_in_place(stream_bytes):
     audio = np.concatenate([a for a, _ in out])
     reference = np.concatenate([a for a, _ in clean])
     assert len(audio) == len(reference)  # time-aligned
-    hop = 2 * 320
-    assert np.abs(audio[: 40 * hop] - reference[: 40 * hop]).max() == 0  # before: untouched
-    gap = audio[60 * hop : 63 * hop]  # 120 ms concealed: faded to silence by its end
+    hop, late = 2 * 320, coder.delay  # the output leaves out the decoder's first `delay`
+    assert np.abs(audio[: 40 * hop - late] - reference[: 40 * hop - late]).max() == 0  # before
+    gap = audio[60 * hop - late : 63 * hop - late]  # 120 ms concealed: faded out by its end
     assert np.abs(gap[-320:]).max() == 0 < np.abs(gap[:320]).max()
     # the decoder recovers: a second after the gap the audio is the clean decoding again
     later = slice(90 * hop, 100 * hop)
     assert np.abs(audio[later] - reference[later]).max() < 0.05 * np.abs(reference[later]).max()
 
 
-def test_simulated_loss_rate_and_lost_marker(stream_bytes):
-    result = CliRunner().invoke(app, ["stream", "decode", "--loss-rate", "0.2", "--seed", "1"],
-                                input=stream_bytes)  # fmt: skip
+def test_simulated_loss_rate_and_lost_marker(live):
+    reference, stream_bytes = live
+    lossy = ["stream", "decode", "--loss-rate", "0.2", "--seed", "1", "--model", reference]
+    result = CliRunner().invoke(app, lossy, input=stream_bytes)
     assert result.exit_code == 0 and "concealed" in result.stderr
     lost, total = map(int, result.stderr.split()[1::2][:2])
     assert 0.1 < lost / total < 0.3
-    clean = CliRunner().invoke(app, ["stream", "decode"], input=stream_bytes)
+    clean = CliRunner().invoke(app, ["stream", "decode", "--model", reference], input=stream_bytes)
     assert len(result.stdout_bytes) == len(clean.stdout_bytes)
     assert LOST_FLAG == 0x80
     bad = CliRunner().invoke(app, ["stream", "decode"], input=b"RIFF....")

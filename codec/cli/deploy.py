@@ -55,8 +55,9 @@ def export(
 
 
 def _write_pcm(audio: np.ndarray) -> None:
-    pcm = (np.clip(audio, -1, 1) * 32767).round().astype("<i2")
-    sys.stdout.buffer.write(pcm.tobytes())
+    from codec.audio import pcm16_bytes
+
+    sys.stdout.buffer.write(pcm16_bytes(audio))
     sys.stdout.buffer.flush()
 
 
