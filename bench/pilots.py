@@ -14,41 +14,24 @@ checkpoint and config). Prints one Markdown table (means over files) and writes 
 from __future__ import annotations
 
 import argparse
-import math
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-import numpy as np
-import soundfile as sf
 import torch
 
-from codec.audio import find_files, load_audio
-from codec.data.kaldi import read_wav_scp
-from codec.eval.metrics import score, value_names
 from codec.eval.report import markdown_table
+from codec.eval.stages import quality_by_stages, scored_files
 from codec.train.checkpoint import latest_checkpoint, load_checkpoint
 from codec.train.config import load_experiment
 from codec.zoo import load_model
-
-RATE = 16000
-
-
-def data_files(spec: str, every: int) -> tuple[str, list[Path]]:
-    """`NAME=PATH` -> the name and every `every`-th audio file of 1-20 s under PATH."""
-    name, _, path = spec.rpartition("=")
-    path = Path(path)
-    kaldi = path.is_file() or (path / "wav.scp").is_file()
-    files = sorted(read_wav_scp(path).values()) if kaldi else find_files(path)
-    usable = [f for f in files if 1.0 <= sf.info(f).duration <= 20.0]
-    return name or path.name, usable[::every]
 
 
 def training_figures(exp: Path) -> dict[str, str]:
     """Steps, wall minutes and audio-seconds per second of an experiment's newest checkpoint."""
     newest = latest_checkpoint(exp / "checkpoints")
     if newest is None or not (exp / "config.yaml").is_file():
-        return {"steps": "", "minutes": "", "audio-s/s": ""}
+        return {}
     state = load_checkpoint(newest)
     train = load_experiment(exp / "config.yaml").train
     seconds = state["step"] * train.batch_size * train.segment_seconds
@@ -57,10 +40,6 @@ def training_figures(exp: Path) -> dict[str, str]:
         "minutes": f"{state['elapsed'] / 60:.0f}",
         "audio-s/s": f"{seconds / state['elapsed']:.1f}",
     }
-
-
-def _score(ref: np.ndarray, hyp: np.ndarray, metrics: tuple[str, ...]) -> dict[str, float]:
-    return score(ref, hyp, RATE, metrics=metrics).values
 
 
 def main() -> None:
@@ -75,38 +54,31 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     metrics = tuple(args.metrics.split(","))
-    names = value_names(metrics)
     stages = [int(s) for s in args.stages.split(",")]
-    sets = [data_files(spec, args.every) for spec in args.data]
+    sets = []
+    for spec in args.data:
+        name, _, path = spec.rpartition("=")
+        sets.append((name or Path(path).name, scored_files(Path(path), args.every)))
     rows = []
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
         for run in map(Path, args.runs):
             model = load_model(run / "model.ckpt" if run.is_dir() else run)
             figures = training_figures(run) if run.is_dir() else {}
             for set_name, files in sets:
-                jobs = {n: [] for n in stages}
-                for file in files:
-                    ref = load_audio(file, RATE)[0].mean(axis=0)
-                    with torch.inference_mode():
-                        codes = model.encode(torch.from_numpy(ref).view(1, 1, -1))
-                        for n in stages:
-                            hyp = model.decode(codes[:, :n]).view(-1)[: len(ref)].numpy()
-                            jobs[n].append(pool.submit(_score, ref, hyp, metrics))
-                for n in stages:
-                    values = [job.result() for job in jobs[n]]
-                    means = {k: np.nanmean([v.get(k, math.nan) for v in values]) for k in names}
+                means = quality_by_stages(model, files, stages, metrics, pool)
+                for n, values in means.items():
                     rows.append(
-                        {"run": run.name, "data": set_name, "files": len(files), "stages": n}
+                        {"run": run.name, "data": set_name, "files": str(len(files))}
+                        | {"stages": str(n), "kbps": f"{model.bitrate(n) / 1000:.2f}"}
                         | figures
-                        | {k: f"{v:.3f}" for k, v in means.items()}
-                        | {"kbps": f"{model.bitrate(n) / 1000:.2f}"}
+                        | {k: f"{v:.3f}" for k, v in values.items()}
                     )
                 print(f"{run.name} on {set_name}: done", flush=True)
-    header = list(rows[0])
-    table = markdown_table(header, [[str(row.get(k, "")) for k in header] for row in rows])
+    header = list(dict.fromkeys(k for row in rows for k in row))
+    table = markdown_table(header, [[row.get(k, "") for k in header] for row in rows])
     print(table)
     if args.out:
-        args.out.write_text(table + "\n")
+        args.out.write_text(table)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,187 @@
+"""The CPU campaign: the default model trained round after round in a machine's idle CPU.
+
+Usage: python tools/campaign.py start --data DATA [--minutes 100] [--threads 2] [--exp DIR]
+       python tools/campaign.py finish --dev DATA/dev [--held-out DIR] [--exp DIR]
+       python tools/campaign.py shipped NAME
+       python tools/campaign.py plot
+
+`start` resumes the campaign wherever it stands: round N + 1 begins from the weights of the
+newest round in the log (docs/campaign.json) whose experiment directory is on this machine, else
+from the newest model the campaign shipped (the zoo holds it, so a fresh machine with only the
+repository resumes too), else from scratch. Each round is one `codec train` run of
+egs/mini/conf/v3.yaml with a wall-clock budget: a fresh AdamW warmed up again, and a cosine
+schedule over the round, so no round needs to know how many follow. It runs in the background
+(`nice -n 19`, OMP threads as given) and `start` returns at once.
+
+`finish` waits for the round's model, scores it on dev (and, with --held-out, on held-out speech)
+at 3, 6 and 12 stages, and appends the round to the log: start weights, CPU minutes, steps,
+audio-seconds, scores. `plot` draws held-out quality against cumulative CPU-hours with the
+classical codecs as horizontal lines (docs/campaign.png). Ship a round that beats the default on
+held-out speech with tools/ship_model.py, and record that with `shipped NAME`: later rounds on a
+fresh machine start from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LOG = ROOT / "docs" / "campaign.json"
+PLOT = ROOT / "docs" / "campaign.png"
+CONFIG = ROOT / "egs" / "mini" / "conf" / "v3.yaml"
+STAGES = [3, 6, 12]
+METRICS = ("pesq_wb", "stoi", "mel_distance", "pitch")
+# held-out French, codec bench (docs/models.md): the classical codecs the plot is drawn against
+REFERENCES = {
+    "Opus 6 kbps": (2.13, 0.911),
+    "Opus 8 kbps": (2.88, 0.955),
+    "Codec2 3200": (1.27, 0.882),
+}
+
+
+def read_log() -> list[dict]:
+    return json.loads(LOG.read_text()) if LOG.is_file() else []
+
+
+def write_log(rounds: list[dict]) -> None:
+    LOG.write_text(json.dumps(rounds, indent=1) + "\n")
+
+
+def start_weights(rounds: list[dict]) -> str | None:
+    """The newest round's model on this machine, else the newest shipped one, else None."""
+    for entry in reversed(rounds):
+        if Path(entry["exp"], "model.ckpt").is_file():
+            return str(Path(entry["exp"], "model.ckpt"))
+    shipped = [entry["shipped"] for entry in rounds if entry.get("shipped")]
+    return shipped[-1] if shipped else None
+
+
+def start(args: argparse.Namespace) -> None:
+    rounds = read_log()
+    number = len(rounds) + 1
+    exp = (args.exp / f"round{number}").resolve()
+    if exp.exists():
+        raise SystemExit(f"{exp} exists: round {number} is running or was not finished")
+    init = start_weights(rounds)
+    command = [
+        "nice", "-n", "19", sys.executable, "-m", "codec", "train", "-c", str(CONFIG),
+        "--train-data", str(args.data / "train"), "--valid-data", str(args.data / "dev"),
+        "-o", str(exp), "--set", f"train.max_minutes={args.minutes}",
+    ]  # fmt: skip
+    if init is not None:
+        command += ["--init-from", init]
+    exp.mkdir(parents=True)
+    env = os.environ | {"OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+    with open(exp / "campaign.out", "w") as out:
+        subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    pending = {"round": number, "exp": str(exp), "init": init, "threads": args.threads}
+    (exp / "round.json").write_text(json.dumps(pending) + "\n")
+    source = init or "scratch"
+    print(f"round {number}: {args.minutes:g} minutes on {args.threads} thread(s) from {source}")
+    print(f"log: {exp / 'log' / 'train.log'}; then: python tools/campaign.py finish --dev ...")
+
+
+def finish(args: argparse.Namespace) -> None:
+    import torch
+
+    from codec.eval.stages import quality_by_stages, scored_files
+    from codec.train.checkpoint import latest_checkpoint, load_checkpoint
+    from codec.train.config import load_experiment
+    from codec.zoo import load_model
+
+    rounds = read_log()
+    exp = (args.exp / f"round{len(rounds) + 1}").resolve()
+    if not (exp / "round.json").is_file():
+        raise SystemExit(f"no round started in {exp}: run `start` first")
+    while not (exp / "model.ckpt").is_file():
+        time.sleep(30)
+    entry = json.loads((exp / "round.json").read_text())
+    state = load_checkpoint(latest_checkpoint(exp / "checkpoints"))
+    train = load_experiment(exp / "config.yaml").train
+    entry |= {
+        "cpu_minutes": round(state["elapsed"] / 60 * entry["threads"], 1),
+        "steps": state["step"],
+        "audio_seconds": round(state["step"] * train.batch_size * train.segment_seconds),
+        "shipped": None,
+    }
+    torch.set_num_threads(1)
+    model = load_model(exp / "model.ckpt")
+    with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
+        for name, path in (("dev", args.dev), ("held_out", args.held_out)):
+            if path is not None:
+                files = scored_files(path, args.every)
+                entry[name] = quality_by_stages(model, files, STAGES, METRICS, pool)
+    write_log([*rounds, entry])
+    print(json.dumps(entry, indent=1))
+
+
+def shipped(args: argparse.Namespace) -> None:
+    rounds = read_log()
+    if not rounds:
+        raise SystemExit("no round logged yet")
+    rounds[-1]["shipped"] = args.name
+    write_log(rounds)
+    print(f"round {rounds[-1]['round']} shipped as {args.name}")
+
+
+def plot(_: argparse.Namespace) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rounds = [r for r in read_log() if "held_out" in r]
+    hours, total = [], 0.0
+    for entry in read_log():
+        total += entry["cpu_minutes"] / 60
+        if "held_out" in entry:
+            hours.append(total)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for axis, (metric, index) in zip(axes, (("pesq_wb", 0), ("stoi", 1)), strict=True):
+        for n in STAGES:
+            axis.plot(
+                hours, [r["held_out"][str(n)][metric] for r in rounds], "o-", label=f"{n} stages"
+            )
+        for name, values in REFERENCES.items():
+            axis.axhline(values[index], linestyle="--", color="grey")
+            axis.annotate(name, (0, values[index]), fontsize=8)
+        axis.set_xlabel("cumulative CPU-hours (thread-hours)")
+        axis.set_title(f"held-out French: {metric}")
+        axis.legend()
+    fig.tight_layout()
+    fig.savefig(PLOT, dpi=100)
+    print(f"wrote {PLOT}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    begin = commands.add_parser("start", help="start the next round in the background")
+    begin.add_argument("--data", type=Path, required=True, help="directory with train/ and dev/")
+    begin.add_argument("--minutes", type=float, default=100.0)
+    begin.add_argument("--threads", type=int, default=2)
+    begin.add_argument("--exp", type=Path, default=Path("exp/campaign"))
+    end = commands.add_parser("finish", help="score the round and log it")
+    end.add_argument("--dev", type=Path, required=True)
+    end.add_argument("--held-out", type=Path)
+    end.add_argument("--every", type=int, default=1, help="score every n-th file")
+    end.add_argument("--exp", type=Path, default=Path("exp/campaign"))
+    ship = commands.add_parser("shipped", help="record that the last round was shipped")
+    ship.add_argument("name", help="its zoo name")
+    commands.add_parser("plot", help="docs/campaign.png from the log")
+    args = parser.parse_args()
+    {"start": start, "finish": finish, "shipped": shipped, "plot": plot}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
