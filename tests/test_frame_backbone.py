@@ -128,26 +128,6 @@ def test_the_training_pass_aligns_output_with_input():
     assert torch.equal(model(wav).audio, wav)
 
 
-def test_frame_model_learns_in_seconds():
-    torch.manual_seed(0)
-    model = codec.build_model("tiny-frame").train()
-    t = torch.arange(6400) / 16000
-    wav = (0.5 * torch.sin(2 * torch.pi * 220 * t) * torch.sin(2 * torch.pi * 3 * t)).view(1, 1, -1)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-
-    def loss() -> torch.Tensor:
-        out = model(wav)
-        return (out.audio - wav).abs().mean() + sum(out.losses.values())
-
-    first = loss().item()
-    for _ in range(60):
-        value = loss()
-        opt.zero_grad()
-        value.backward()
-        opt.step()
-    assert loss().item() < 0.6 * first
-
-
 def test_token_files_of_a_delayed_decoder_keep_length_and_alignment(tiny_frame, tmp_path):
     """encode_file codes the `delay` samples past the end; decode_file drops the decoder's
     first `delay`: the file decodes to the offline reconstruction, sample for sample."""

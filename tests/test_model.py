@@ -133,9 +133,10 @@ def test_gradients_reach_the_encoder():
     assert grad is not None and grad.abs().sum() > 0
 
 
-def test_tiny_preset_learns_in_seconds():
+@pytest.mark.parametrize("preset", ["tiny", "tiny-frame"])  # SEANet and frame-rate backbones
+def test_tiny_preset_learns_in_seconds(preset):
     torch.manual_seed(0)
-    model = codec.build_model("tiny").train()
+    model = codec.build_model(preset).train()
     t = torch.arange(6400) / 16000
     wav = (0.5 * torch.sin(2 * torch.pi * 220 * t) * torch.sin(2 * torch.pi * 3 * t)).view(1, 1, -1)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
