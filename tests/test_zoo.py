@@ -56,6 +56,7 @@ def test_encode_and_decode_need_no_flags(tmp_path):
     assert rate == original_rate and decoded.shape == original.shape
     listed = subprocess.run([CODEC, "models"], check=True, capture_output=True, text=True).stdout
     assert f"{resolve('default')} (alias: default)" in listed
+    assert "speech16k-mini-v1: seanet backbone, 20 ms latency, 12 stages" in listed
 
 
 def test_token_files_of_an_older_version_decode_with_that_version(tmp_path):

@@ -96,7 +96,7 @@ def dump(
 
 @app.command()
 def models() -> None:
-    """List the models shipped in the zoo, with their aliases and bitrates.
+    """List the models shipped in the zoo, with their aliases, backbone, latency and bitrates.
 
     Example: codec models
     """
@@ -110,4 +110,5 @@ def models() -> None:
         aliases = [alias for alias, target in ALIASES.items() if target == name]
         rates = ", ".join(f"{model.bitrate(n) / 1000:.2f}" for n in range(1, model.num_stages + 1))
         alias_text = f" (alias: {', '.join(aliases)})" if aliases else ""
-        typer.echo(f"{name}{alias_text}: {model.num_stages} stages, kbps {rates}")
+        design = f"{model.config.backbone} backbone, {model.latency_ms:g} ms latency"
+        typer.echo(f"{name}{alias_text}: {design}, {model.num_stages} stages, kbps {rates}")
