@@ -4,7 +4,8 @@ Usage: python bench/pilots.py EXP_OR_CHECKPOINT... --data NAME=DIR_OR_WAV_SCP [-
                               [--stages 3,6,12] [--every 1] [--metrics pesq_wb,stoi,...]
                               [--jobs 2] [--out table.md]
 
-Each run (an experiment directory, scored with its model.ckpt, or a checkpoint file) codes every
+Each run (an experiment directory, scored with its model.ckpt; a model.ckpt; or a training
+checkpoint EXP/checkpoints/stepN.pt) codes every
 file of each data set (every `--every`-th file; clips of 1-20 s) offline at each stage count,
 and the reconstructions are scored in `--jobs` processes. For an experiment directory the table
 also gives its steps, training wall time and audio-seconds per second (from its newest training
@@ -22,7 +23,7 @@ import torch
 
 from codec.eval.report import markdown_table
 from codec.eval.stages import quality_by_stages, scored_files
-from codec.train.checkpoint import latest_checkpoint, load_checkpoint
+from codec.train.checkpoint import latest_checkpoint, load_checkpoint, model_from_checkpoint
 from codec.train.config import load_experiment
 from codec.zoo import load_model
 
@@ -62,7 +63,10 @@ def main() -> None:
     rows = []
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
         for run in map(Path, args.runs):
-            model = load_model(run / "model.ckpt" if run.is_dir() else run)
+            if run.parent.name == "checkpoints":  # a training checkpoint, mid-run
+                model = model_from_checkpoint(run)
+            else:
+                model = load_model(run / "model.ckpt" if run.is_dir() else run)
             figures = training_figures(run) if run.is_dir() else {}
             for set_name, files in sets:
                 means = quality_by_stages(model, files, stages, metrics, pool)

@@ -67,9 +67,11 @@ class OverlapAddISTFT(StreamingModule):
     """Log-magnitude and phase `[B, 2 * bins, frames]` -> audio `[B, 1, frames * hop]`.
 
     Each frame is the inverse real DFT of `exp(log_mag) * e^(i phase)` over `window` samples,
-    tapered over `window - hop` samples at each end (`tapered_window`) and overlap-added: frame
-    `j` writes samples `[j * hop, j * hop + window)`, and the `window - hop` samples that reach
-    into the next frame are carried in the streaming state."""
+    with phases counted from the frame's centre (all phases 0 put a pulse at the centre, not at
+    the edges where the taper would erase it), tapered over `window - hop` samples at each end
+    (`tapered_window`) and overlap-added: frame `j` writes samples `[j * hop, j * hop + window)`,
+    and the `window - hop` samples that reach into the next frame are carried in the streaming
+    state."""
 
     MAX_LOG_MAGNITUDE = math.log(1e2)  # as Vocos: bounds the exponential early in training
 
@@ -83,7 +85,8 @@ class OverlapAddISTFT(StreamingModule):
         twice[0] = 1.0
         if window % 2 == 0:
             twice[-1] = 1.0
-        basis = torch.cat([cos * twice, sin * twice]) * tapered_window(window, window - hop)
+        centred = torch.cat([cos * twice, sin * twice]).roll(window // 2, dims=1)
+        basis = centred * tapered_window(window, window - hop)
         _fixed(self.overlap.convtr, basis[:, None])
 
     def forward(self, spec: Tensor) -> Tensor:
