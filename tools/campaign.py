@@ -1,24 +1,29 @@
 """The CPU campaign: the default model trained round after round in a machine's idle CPU.
 
 Usage: python tools/campaign.py start --data DATA [--minutes 100] [--threads 2] [--exp DIR]
+                                       [--config egs/mini/conf/v3.yaml] [--set KEY=VALUE ...]
        python tools/campaign.py finish --dev DATA/dev [--held-out DIR] [--exp DIR]
        python tools/campaign.py shipped NAME
        python tools/campaign.py plot
+(each takes --state DIR: where the log and the weights are kept, egs/mini/campaign)
 
-`start` resumes the campaign wherever it stands: round N + 1 begins from the weights of the
-newest round in the log (docs/campaign.json) whose experiment directory is on this machine, else
-from the newest model the campaign shipped (the zoo holds it, so a fresh machine with only the
-repository resumes too), else from scratch. Each round is one `codec train` run of
-egs/mini/conf/v3.yaml with a wall-clock budget: a fresh AdamW warmed up again, and a cosine
-schedule over the round, so no round needs to know how many follow. It runs in the background
-(`nice -n 19`, OMP threads as given) and `start` returns at once.
+Run it from a work directory that holds DATA (egs/mini/local/data.sh's train/ and dev/) and the
+rounds' experiment directories (--exp, default exp/campaign).
+
+`start` resumes the campaign wherever it stands: round N + 1 begins from the newest round's
+model if its experiment directory is on this machine, else from the campaign's committed
+weights (egs/mini/campaign/latest.ckpt, fp16: a fresh machine with only the repository resumes
+too), else from scratch. Each round is one `codec train` run of egs/mini/conf/v3.yaml with a
+wall-clock budget: a fresh AdamW warmed up again and a cosine schedule over the round, so no
+round needs to know how many follow. It runs in the background (`nice -n 19`, the OMP threads
+given) and `start` returns at once.
 
 `finish` waits for the round's model, scores it on dev (and, with --held-out, on held-out speech)
-at 3, 6 and 12 stages, and appends the round to the log: start weights, CPU minutes, steps,
-audio-seconds, scores. `plot` draws held-out quality against cumulative CPU-hours with the
-classical codecs as horizontal lines (docs/campaign.png). Ship a round that beats the default on
-held-out speech with tools/ship_model.py, and record that with `shipped NAME`: later rounds on a
-fresh machine start from it.
+at 3, 6 and 12 stages, appends the round to the log (egs/mini/campaign/rounds.json: start
+weights, CPU minutes, steps, audio-seconds, scores) and writes its weights to latest.ckpt; commit
+both. `plot` draws held-out quality against cumulative CPU-hours with the classical codecs as
+horizontal lines (docs/campaign.png). Ship a round that beats the default on held-out speech
+with tools/ship_model.py and record that with `shipped NAME`.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LOG = ROOT / "docs" / "campaign.json"
+STATE = ROOT / "egs" / "mini" / "campaign"
 PLOT = ROOT / "docs" / "campaign.png"
 CONFIG = ROOT / "egs" / "mini" / "conf" / "v3.yaml"
 STAGES = [3, 6, 12]
@@ -47,48 +52,57 @@ REFERENCES = {
 }
 
 
-def read_log() -> list[dict]:
-    return json.loads(LOG.read_text()) if LOG.is_file() else []
+def read_log(state: Path) -> list[dict]:
+    log = state / "rounds.json"
+    return json.loads(log.read_text()) if log.is_file() else []
 
 
-def write_log(rounds: list[dict]) -> None:
-    LOG.write_text(json.dumps(rounds, indent=1) + "\n")
+def write_log(state: Path, rounds: list[dict]) -> None:
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "rounds.json").write_text(json.dumps(rounds, indent=1) + "\n")
 
 
-def start_weights(rounds: list[dict]) -> str | None:
-    """The newest round's model on this machine, else the newest shipped one, else None."""
-    for entry in reversed(rounds):
-        if Path(entry["exp"], "model.ckpt").is_file():
-            return str(Path(entry["exp"], "model.ckpt"))
-    shipped = [entry["shipped"] for entry in rounds if entry.get("shipped")]
-    return shipped[-1] if shipped else None
+def start_weights(state: Path, rounds: list[dict]) -> Path | None:
+    """The newest round's model on this machine, else the committed weights, else None."""
+    local = Path(rounds[-1]["exp"], "model.ckpt") if rounds else None
+    if local is not None and local.is_file():
+        return local
+    weights = state / "latest.ckpt"
+    return weights if weights.is_file() else None
 
 
 def start(args: argparse.Namespace) -> None:
-    rounds = read_log()
+    rounds = read_log(args.state)
     number = len(rounds) + 1
     exp = (args.exp / f"round{number}").resolve()
-    if exp.exists():
-        raise SystemExit(f"{exp} exists: round {number} is running or was not finished")
-    init = start_weights(rounds)
+    if exp.with_suffix(".json").exists():
+        raise SystemExit(f"round {number} was started ({exp}): finish it first")
+    init = start_weights(args.state, rounds)
     command = [
-        "nice", "-n", "19", sys.executable, "-m", "codec", "train", "-c", str(CONFIG),
+        "nice", "-n", "19", sys.executable, "-m", "codec", "train", "-c", str(args.config),
         "--train-data", str(args.data / "train"), "--valid-data", str(args.data / "dev"),
         "-o", str(exp), "--set", f"train.max_minutes={args.minutes}",
     ]  # fmt: skip
+    command += [item for pair in args.set for item in ("--set", pair)]
     if init is not None:
-        command += ["--init-from", init]
-    exp.mkdir(parents=True)
+        command += ["--init-from", str(init)]
+    exp.parent.mkdir(parents=True, exist_ok=True)
     env = os.environ | {"OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
-    with open(exp / "campaign.out", "w") as out:
-        subprocess.Popen(
+    with open(exp.with_suffix(".out"), "w") as out:
+        process = subprocess.Popen(
             command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
-    pending = {"round": number, "exp": str(exp), "init": init, "threads": args.threads}
-    (exp / "round.json").write_text(json.dumps(pending) + "\n")
+    pending = {
+        "round": number,
+        "exp": str(exp),
+        "init": init and str(init),
+        "threads": args.threads,
+        "pid": process.pid,
+    }
+    exp.with_suffix(".json").write_text(json.dumps(pending) + "\n")
     source = init or "scratch"
     print(f"round {number}: {args.minutes:g} minutes on {args.threads} thread(s) from {source}")
-    print(f"log: {exp / 'log' / 'train.log'}; then: python tools/campaign.py finish --dev ...")
+    print(f"output: {exp.with_suffix('.out')}; then: python tools/campaign.py finish --dev ...")
 
 
 def finish(args: argparse.Namespace) -> None:
@@ -99,17 +113,21 @@ def finish(args: argparse.Namespace) -> None:
     from codec.train.config import load_experiment
     from codec.zoo import load_model
 
-    rounds = read_log()
+    rounds = read_log(args.state)
     exp = (args.exp / f"round{len(rounds) + 1}").resolve()
-    if not (exp / "round.json").is_file():
-        raise SystemExit(f"no round started in {exp}: run `start` first")
+    if not exp.with_suffix(".json").is_file():
+        raise SystemExit(f"round {len(rounds) + 1} was not started ({exp}): run `start` first")
+    entry = json.loads(exp.with_suffix(".json").read_text())
     while not (exp / "model.ckpt").is_file():
-        time.sleep(30)
-    entry = json.loads((exp / "round.json").read_text())
+        if not _running(entry["pid"]):
+            tail = exp.with_suffix(".out").read_text()[-2000:]
+            raise SystemExit(f"round {entry['round']} stopped without a model:\n{tail}")
+        time.sleep(1)
+    entry.pop("pid")
     state = load_checkpoint(latest_checkpoint(exp / "checkpoints"))
     train = load_experiment(exp / "config.yaml").train
     entry |= {
-        "cpu_minutes": round(state["elapsed"] / 60 * entry["threads"], 1),
+        "cpu_minutes": round(state["elapsed"] / 60 * entry["threads"], 3),
         "steps": state["step"],
         "audio_seconds": round(state["step"] * train.batch_size * train.segment_seconds),
         "shipped": None,
@@ -121,28 +139,42 @@ def finish(args: argparse.Namespace) -> None:
             if path is not None:
                 files = scored_files(path, args.every)
                 entry[name] = quality_by_stages(model, files, STAGES, METRICS, pool)
-    write_log([*rounds, entry])
+    write_log(args.state, [*rounds, entry])
+    model.save(args.state / "latest.ckpt", half=True)
     print(json.dumps(entry, indent=1))
+    print(f"wrote {args.state}/rounds.json and latest.ckpt: commit them")
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` (the round's trainer, started by `start`) is still there."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # there, but another user's: the pid was reused
+        return False
+    return True
 
 
 def shipped(args: argparse.Namespace) -> None:
-    rounds = read_log()
+    rounds = read_log(args.state)
     if not rounds:
         raise SystemExit("no round logged yet")
     rounds[-1]["shipped"] = args.name
-    write_log(rounds)
+    write_log(args.state, rounds)
     print(f"round {rounds[-1]['round']} shipped as {args.name}")
 
 
-def plot(_: argparse.Namespace) -> None:
+def plot(args: argparse.Namespace) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rounds = [r for r in read_log() if "held_out" in r]
+    logged = read_log(args.state)
+    rounds = [r for r in logged if "held_out" in r]
     hours, total = [], 0.0
-    for entry in read_log():
+    for entry in logged:
         total += entry["cpu_minutes"] / 60
         if "held_out" in entry:
             hours.append(total)
@@ -171,6 +203,8 @@ def main() -> None:
     begin.add_argument("--minutes", type=float, default=100.0)
     begin.add_argument("--threads", type=int, default=2)
     begin.add_argument("--exp", type=Path, default=Path("exp/campaign"))
+    begin.add_argument("--config", default=str(CONFIG), help="preset name or YAML file")
+    begin.add_argument("--set", action="append", default=[], help="KEY=VALUE for codec train")
     end = commands.add_parser("finish", help="score the round and log it")
     end.add_argument("--dev", type=Path, required=True)
     end.add_argument("--held-out", type=Path)
@@ -178,7 +212,9 @@ def main() -> None:
     end.add_argument("--exp", type=Path, default=Path("exp/campaign"))
     ship = commands.add_parser("shipped", help="record that the last round was shipped")
     ship.add_argument("name", help="its zoo name")
-    commands.add_parser("plot", help="docs/campaign.png from the log")
+    drawing = commands.add_parser("plot", help="docs/campaign.png from the log")
+    for command in (begin, end, ship, drawing):
+        command.add_argument("--state", type=Path, default=STATE, help="log and weights")
     args = parser.parse_args()
     {"start": start, "finish": finish, "shipped": shipped, "plot": plot}[args.command](args)
 

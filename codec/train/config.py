@@ -18,6 +18,7 @@ class LossConfig:
 
     mel: float = 1.0  # multi-scale log-mel L1
     stft: float = 1.0  # multi-resolution STFT (auraloss): spectral convergence + log magnitude
+    waveform: float = 0.0  # L1 between the waveforms: the one phase-sensitive term
     quantizer: float = 1.0  # the quantizers' auxiliary losses (normalisation, commitment)
     adversarial: float = 0.0  # generator's adversarial loss (multi-period + multi-scale STFT)
     feature_matching: float = 2.0  # L1 between discriminator features (with adversarial only)

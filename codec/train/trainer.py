@@ -236,6 +236,9 @@ class Trainer:
             if w.stft:  # a weight of 0 spares its STFTs
                 losses["stft"] = self.stft(recon, wav)
                 total = total + w.stft * losses["stft"]
+            if w.waveform:
+                losses["waveform"] = (recon - wav).abs().mean()
+                total = total + w.waveform * losses["waveform"]
             losses |= {f"quantizer/{k}": v for k, v in out.losses.items()}
             total = total + w.quantizer * sum(
                 out.losses.values(), torch.zeros((), device=wav.device)

@@ -1,0 +1,85 @@
+"""`tools/campaign.py`: rounds that resume from the newest weights, here or on a fresh machine."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import DATA
+
+import codec
+from codec.audio import save_audio
+
+CAMPAIGN = Path(__file__).parent.parent / "tools" / "campaign.py"
+TINY = ["--config", "tiny-frame", "--minutes", "0.02", "--threads", "1"]
+TINY += [f"--set={s}" for s in ("train.batch_size=2", "train.num_workers=0")]
+TINY += [f"--set={s}" for s in ("train.entropy_seconds=5", "train.valid_every=1000")]
+TINY += ["--set=train.max_steps=1000000"]  # the budget ends each round
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """train/ and dev/ data directories of real and synthetic speech."""
+    root = tmp_path_factory.mktemp("campaign_data")
+    t = np.arange(16000) / 16000
+    save_audio(root / "voiced.wav", 0.3 * np.sin(2 * np.pi * 140 * t)[None], 16000)
+    (root / "train").mkdir()
+    (root / "train" / "wav.scp").write_text(
+        f"voiced {root / 'voiced.wav'}\nreal1 {DATA / 'speech_en.flac'}\n"
+    )
+    (root / "dev").mkdir()
+    (root / "dev" / "wav.scp").write_text(f"real2 {DATA / 'speech_en2.flac'}\n")
+    return root
+
+
+def campaign(*args, cwd: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, str(CAMPAIGN), *map(str, args)], cwd=cwd, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def round_of(work: Path, state: Path, corpus: Path) -> dict:
+    """One whole round: start it, wait for it, score it on dev; its log entry."""
+    campaign("start", "--data", corpus, "--state", state, *TINY, cwd=work)
+    campaign("finish", "--dev", corpus / "dev", "--state", state, cwd=work)
+    return json.loads((state / "rounds.json").read_text())[-1]
+
+
+def test_rounds_resume_from_local_weights_then_from_the_committed_ones(tmp_path, corpus):
+    work, state = tmp_path / "work", tmp_path / "state"
+    work.mkdir()
+    first = round_of(work, state, corpus)
+    assert first["round"] == 1 and first["init"] is None  # nothing yet: from scratch
+    assert first["steps"] > 0 and first["audio_seconds"] > 0 and first["cpu_minutes"] > 0
+    assert set(first["dev"]) == {"3", "6", "12"} and 0 < first["dev"]["12"]["stoi"] <= 1
+    committed = codec.load_model(state / "latest.ckpt")  # fp16 weights, loaded as fp32
+    stored = torch.load(state / "latest.ckpt", weights_only=True)["state_dict"]
+    assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float16}
+    assert committed.config.backbone == "frame" and committed.entropy is not None
+
+    second = round_of(work, state, corpus)  # the same machine: round 1's own model
+    assert second["init"] == str(work.resolve() / "exp" / "campaign" / "round1" / "model.ckpt")
+
+    shutil.rmtree(work / "exp")  # a fresh machine: only the repository's state is left
+    third = round_of(work, state, corpus)
+    assert third["round"] == 3 and third["init"] == str(state / "latest.ckpt")
+    log = json.loads((state / "rounds.json").read_text())
+    assert [entry["round"] for entry in log] == [1, 2, 3]
+
+
+def test_a_round_that_dies_is_reported_not_waited_for(tmp_path, corpus):
+    state = tmp_path / "state"
+    bad = ["--config", "tiny-frame", "--minutes", "1", "--set=train.no_such_key=1"]
+    campaign("start", "--data", corpus, "--state", state, *bad, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, str(CAMPAIGN), "finish", "--dev", str(corpus / "dev"), "--state", state],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode != 0 and "stopped without a model" in done.stderr
+    assert "no_such_key" in done.stderr
