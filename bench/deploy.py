@@ -1,7 +1,8 @@
 """Deployment figures: the torch-free ONNX runtime against torch and Opus, and quality under
 packet loss against Opus with its own concealment. Prints Markdown tables.
 
-    python bench/deploy.py HELD_OUT_DIR [--long-seconds 600] [--files 25]
+    python bench/deploy.py HELD_OUT_DIR [--long-seconds 600] [--files 25] [--model default]
+                           [--no-loss]
 
 1. Speed, one CPU (`taskset -c 0`), start-up included: `codec encode` + `codec decode` of one
    long file (the held-out files repeated) with --backend torch and --backend onnx, next to
@@ -44,7 +45,9 @@ def timed(command: list[str], pin: bool = True) -> float:
     return time.perf_counter() - start
 
 
-def speed(wavs: list[np.ndarray], long_seconds: float, onnx_dir: Path, tmp: Path) -> list[list]:
+def speed(
+    wavs: list[np.ndarray], long_seconds: float, model: str, onnx_dir: Path, tmp: Path
+) -> list[list]:
     audio = np.concatenate(wavs)
     audio = np.tile(audio, int(np.ceil(long_seconds * RATE / len(audio))))
     sf.write(tmp / "long.wav", audio, RATE, subtype="PCM_16")
@@ -52,8 +55,8 @@ def speed(wavs: list[np.ndarray], long_seconds: float, onnx_dir: Path, tmp: Path
     seconds = len(audio) / RATE
     codec = [sys.executable, "-m", "codec"]
     rows = []
-    for backend, model in (("torch", "default"), ("onnx", str(onnx_dir))):
-        flags = ["--backend", backend, "--model", model, "--force"]
+    for backend, reference in (("torch", model), ("onnx", str(onnx_dir))):
+        flags = ["--backend", backend, "--model", reference, "--force"]
         enc = timed([*codec, "encode", str(tmp / "long.wav"), "-o", str(tmp / "l.tok"), *flags])
         dec = timed([*codec, "decode", str(tmp / "l.tok"), "-o", str(tmp / "l.wav"), *flags])
         start = timed([*codec, "encode", str(tmp / "short.wav"), "-o", str(tmp / "s.tok"), *flags])
@@ -87,7 +90,7 @@ def per_frame(model, runtime, frames: int = 500) -> list[list]:
             for i in range(frames):
                 stream.decode(stream.encode(audio[:, i * 320 : (i + 1) * 320]))
             ms = 1000 * (time.perf_counter() - start) / frames
-        rows.append([name, f"{ms:.2f}", f"{20 + ms:.1f}"])
+        rows.append([name, f"{ms:.2f}", f"{model.latency_ms + ms:.1f}"])
     return rows
 
 
@@ -140,27 +143,31 @@ def main() -> None:
     parser.add_argument("held_out", type=Path)
     parser.add_argument("--long-seconds", type=float, default=600.0)
     parser.add_argument("--files", type=int, default=25, help="files for the packet-loss table")
+    parser.add_argument("--model", default="default", help="zoo name or checkpoint")
+    parser.add_argument("--no-loss", action="store_true", help="speed tables only")
     args = parser.parse_args()
     from codec.zoo import load_model, load_onnx
 
     files = find_files(args.held_out)
     wavs = [load_audio(p, RATE)[0].mean(axis=0) for p in files]
-    runtime = load_onnx("default")
+    runtime = load_onnx(args.model)
     with tempfile.TemporaryDirectory() as tmp:
-        rows = speed(wavs, args.long_seconds, runtime.directory, Path(tmp))
+        rows = speed(wavs, args.long_seconds, args.model, runtime.directory, Path(tmp))
         print(f"## One CPU, a {args.long_seconds:.0f} s file, start-up included\n")
         header = ["", "encode s", "decode s", "RTF", "vs Opus", "start-up s (1 s file)"]
         print(markdown_table(header, rows))
         print("## Live path, one thread, one 20 ms frame at a time\n")
-        rows = per_frame(load_model("default"), load_onnx("default"))
-        print(
-            markdown_table(["backend", "compute ms per frame", "latency ms (20 + compute)"], rows)
-        )
+        model = load_model(args.model)
+        rows = per_frame(model, runtime)
+        latency = f"latency ms ({model.latency_ms:g} + compute)"
+        print(markdown_table(["backend", "compute ms per frame", latency], rows))
+        if args.no_loss:
+            return
         picked = wavs[:: max(1, len(wavs) // args.files)][: args.files]
         seconds = sum(len(w) for w in picked) / RATE
         print(f"## Random packet loss, {len(picked)} held-out files ({seconds:.0f} s)\n")
         header = ["loss", "codec", "PESQ-WB", "STOI", "PLCMOS"]
-        print(markdown_table(header, packet_loss(load_onnx("default"), picked, Path(tmp))))
+        print(markdown_table(header, packet_loss(runtime, picked, Path(tmp))))
 
 
 if __name__ == "__main__":
