@@ -22,22 +22,22 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from codec.conv import StreamingConv1d, StreamingConvTranspose1d
 from codec.model import CodecModel
 from codec.runtime import FILE_CHUNK_FRAMES
+from codec.streaming import StreamingModule
 
 MANIFEST_VERSION = 1
 LIVE_CHUNK_FRAMES = 1
 OPSET = 17
 
 
-def _stateful_layers(part: nn.Module) -> list[nn.Module]:
+def _stateful_layers(part: nn.Module) -> list[StreamingModule]:
     """The layers of `part` that carry history between chunks (in module order)."""
     layers = []
     for module in part.modules():
-        if isinstance(module, StreamingConv1d | StreamingConvTranspose1d):
+        if isinstance(module, StreamingModule):
             state = module.init_state(1)
-            if all(t.shape[-1] > 0 for t in _tensors(state)):
+            if state is not None and all(t.shape[-1] > 0 for t in _tensors(state)):
                 layers.append(module)
     return layers
 
@@ -54,16 +54,19 @@ class _Step(nn.Module):
         self.model = model
         self.layers = _stateful_layers(part)
 
-    def state_shapes(self) -> list[tuple[str, list[int]]]:
-        """Name and shape (batch first, as -1) of each state tensor."""
+    def state_specs(self) -> list[dict]:
+        """Name, shape (batch first, as -1) and dtype of each state tensor."""
         names = {module: name for name, module in self.model.named_modules()}
-        out = []
+        specs = []
         for layer in self.layers:
-            for field, tensor in zip(
-                dataclasses.fields(layer.init_state(1)), _tensors(layer.init_state(1)), strict=True
-            ):
-                out.append((f"{names[layer]}.{field.name}", [-1, *tensor.shape[1:]]))
-        return out
+            state = layer.init_state(1)
+            for field, tensor in zip(dataclasses.fields(state), _tensors(state), strict=True):
+                specs.append({
+                    "name": f"{names[layer]}.{field.name}",
+                    "shape": [-1, *tensor.shape[1:]],
+                    "dtype": str(tensor.dtype).removeprefix("torch."),
+                })  # fmt: skip
+        return specs
 
     def _run(self, run, x: Tensor, states: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
         for layer, state in zip(self.layers, states, strict=True):
@@ -107,10 +110,10 @@ class DecoderStep(_Step):
 
 
 def _export(step: _Step, example: tuple[Tensor, ...], inputs: list[str], path: Path) -> None:
-    states = step.state_shapes()
-    names = [*inputs, *(f"in.{n}" for n, _ in states)]
-    outputs = ["audio" if inputs[0] == "codes" else "codes", *(f"out.{n}" for n, _ in states)]
-    zeros = tuple(torch.zeros(1, *shape[1:]) for _, shape in states)
+    states = step.state_specs()
+    names = [*inputs, *(f"in.{s['name']}" for s in states)]
+    outputs = ["audio" if inputs[0] == "codes" else "codes", *(f"out.{s['name']}" for s in states)]
+    zeros = tuple(torch.zeros(1, *s["shape"][1:], dtype=getattr(torch, s["dtype"])) for s in states)
     batch = {name: {0: "batch"} for name in [*names, *outputs] if name != "stages"}
     with torch.enable_grad(), warnings.catch_warnings():  # torch's own kernels: free batch
         warnings.simplefilter("ignore")  # the tracer's notes on shapes fixed per chunk length
@@ -146,8 +149,8 @@ def export_model(model: CodecModel, name: str, out: Path) -> Path:
         "delay": model.delay,
         "codebook_sizes": model.quantizer.codebook_sizes,
         "graphs": graphs,
-        "encoder_states": [{"name": n, "shape": s} for n, s in encoder.state_shapes()],
-        "decoder_states": [{"name": n, "shape": s} for n, s in decoder.state_shapes()],
+        "encoder_states": encoder.state_specs(),
+        "decoder_states": decoder.state_specs(),
         "entropy": None,
     }
     if model.entropy is not None:

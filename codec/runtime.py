@@ -119,8 +119,9 @@ class OnnxStream:
         self.pending = np.zeros((batch_size, 0), np.float32)
 
     def _zeros(self, specs: list[dict]) -> dict[str, np.ndarray]:
-        return {
-            f"in.{s['name']}": np.zeros([self.batch, *s["shape"][1:]], np.float32) for s in specs
+        return {  # manifests before the dtype was recorded hold float32 states only
+            f"in.{s['name']}": np.zeros([self.batch, *s["shape"][1:]], s.get("dtype", "float32"))
+            for s in specs
         }
 
     def _chunks(self, frames: int) -> Iterator[tuple[int, int]]:

@@ -8,6 +8,7 @@ synthesis overlap carried to the next frame), and export to ONNX with that state
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -63,7 +64,15 @@ class CausalSTFT(StreamingModule):
         return torch.cat([re * gain, im * gain], dim=1)
 
 
-class OverlapAddISTFT(StreamingModule):
+@dataclass
+class PhaseState:
+    """Each bin's phase at the last frame, in [0, 2 pi): `[B, bins, 1]` float64 (so that chunks
+    carry on exactly the sum an offline pass computes)."""
+
+    phase: Tensor
+
+
+class OverlapAddISTFT(StreamingModule[PhaseState]):
     """Log-magnitude and phase `[B, 2 * bins, frames]` -> audio `[B, 1, frames * hop]`.
 
     Each frame is the inverse real DFT of `exp(log_mag) * e^(i phase)` over `window` samples,
@@ -71,13 +80,19 @@ class OverlapAddISTFT(StreamingModule):
     the edges where the taper would erase it), tapered over `window - hop` samples at each end
     (`tapered_window`) and overlap-added: frame `j` writes samples `[j * hop, j * hop + window)`,
     and the `window - hop` samples that reach into the next frame are carried in the streaming
-    state."""
+    state.
+
+    With `accumulate`, the phase inputs are each bin's phase *advance* over a hop beyond its
+    centre frequency's (a phase vocoder's deviation): phases are summed frame after frame from
+    the last frame's (kept in the streaming state), so a steady sinusoid at any frequency is a
+    steady input. Without it, a steady input can only give frame-periodic audio (harmonics of
+    the frame rate)."""
 
     MAX_LOG_MAGNITUDE = math.log(1e2)  # as Vocos: bounds the exponential early in training
 
-    def __init__(self, window: int, hop: int) -> None:
+    def __init__(self, window: int, hop: int, accumulate: bool = False) -> None:
         super().__init__()
-        self.bins = window // 2 + 1
+        self.bins, self.accumulate = window // 2 + 1, accumulate
         self.overlap = StreamingConvTranspose1d(2 * self.bins, 1, window, hop, norm=False)
         cos, sin = _real_dft(window)
         # the inverse of the orthonormal real DFT: bins other than DC and Nyquist count twice
@@ -88,9 +103,31 @@ class OverlapAddISTFT(StreamingModule):
         centred = torch.cat([cos * twice, sin * twice]).roll(window // 2, dims=1)
         basis = centred * tapered_window(window, window - hop)
         _fixed(self.overlap.convtr, basis[:, None])
+        advance = (2 * math.pi * hop / window * torch.arange(self.bins, dtype=torch.float64)) % (
+            2 * math.pi
+        )  # a bin-centred sinusoid's phase advance over a hop
+        self.register_buffer("advance", advance.view(1, -1, 1), persistent=False)
+
+    def init_state(self, batch_size: int) -> PhaseState | None:
+        if not self.accumulate:
+            return None
+        return PhaseState(self.advance.new_zeros(batch_size, self.bins, 1))
+
+    def _phases(self, deviation: Tensor) -> Tensor:
+        """Phase advances `[B, bins, frames]` -> phases, summed on from the state's, in float64
+        so that long offline sums and wrapped streaming ones agree."""
+        start = 0.0 if self.state is None else self.state.phase
+        phase = torch.remainder(
+            start + torch.cumsum(deviation.double() + self.advance, dim=-1), 2 * math.pi
+        )
+        if self.state is not None and phase.shape[-1]:
+            self.state.phase = phase[..., -1:]
+        return phase.to(deviation.dtype)
 
     def forward(self, spec: Tensor) -> Tensor:
         """`spec`: `[B, 2 * bins, frames]`, log magnitudes then phases -> `[B, 1, frames * hop]`."""
         log_mag, phase = spec[:, : self.bins], spec[:, self.bins :]
+        if self.accumulate:
+            phase = self._phases(phase)
         mag = log_mag.clamp(max=self.MAX_LOG_MAGNITUDE).exp()
         return self.overlap(torch.cat([mag * torch.cos(phase), mag * torch.sin(phase)], dim=1))

@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import DATA
+from helpers import DATA, save_tiny_frame_model
 from typer.testing import CliRunner
 
-import codec
 from codec.audio import load_audio
 from codec.cli.app import app
 from codec.runtime import OnnxCodec
@@ -20,13 +19,11 @@ from codec.zoo import load_model
 
 @pytest.fixture(scope="module", params=["speech16k-mini-v2", "tiny-frame"])
 def exported(request, tmp_path_factory):
-    """A model (the shipped SEANet by name; the frame-rate backbone, untrained, by file) and
+    """A model (the shipped SEANet by name; the frame-rate backbone, briefly trained, by file) and
     its graphs, exported by the command: `(reference, model, directory)`."""
     reference = request.param
     if reference == "tiny-frame":
-        torch.manual_seed(0)
-        reference = str(tmp_path_factory.mktemp("models") / "tiny-frame.ckpt")
-        codec.build_model("tiny-frame").save(reference)
+        reference = save_tiny_frame_model(tmp_path_factory.mktemp("models") / "tiny-frame.ckpt")
     out = tmp_path_factory.mktemp("onnx") / "graphs"
     result = CliRunner().invoke(app, ["export", reference, "-o", str(out)])
     assert result.exit_code == 0, result.output

@@ -63,10 +63,10 @@ def test_overlap_add_inverts_the_centred_dft_of_each_frame():
     assert pulse.abs().argmax() == 240
 
 
-@pytest.mark.parametrize("synthesis", [480, 640])
-def test_encoder_and_decoder_stream_exactly_like_offline(synthesis):
+@pytest.mark.parametrize(("synthesis", "accumulate"), [(480, False), (640, False), (480, True)])
+def test_encoder_and_decoder_stream_exactly_like_offline(synthesis, accumulate):
     torch.manual_seed(0)
-    cfg = small_config(synthesis_window=synthesis)
+    cfg = small_config(synthesis_window=synthesis, accumulate_phase=accumulate)
     encoder, decoder = FrameEncoder(cfg), FrameDecoder(cfg)
     wav = torch.randn(2, 1, 320 * 9 + 77)
     latent = torch.randn(2, 8, 13)
@@ -81,6 +81,23 @@ def test_encoder_and_decoder_stream_exactly_like_offline(synthesis):
     assert audio.shape == streamed_audio.shape == (2, 1, 13 * 320)
     assert (streamed_audio - audio).abs().max() <= 1e-5 * audio.abs().max()  # float rounding
     assert decoder.delay == synthesis - 320
+
+
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_a_steady_input_gives_a_steady_tone_only_when_phases_accumulate(accumulate):
+    """Bin 7 of a 480-sample frame is 233.3 Hz, no harmonic of the 50 Hz frame rate: the same
+    log magnitude and phase input every frame renders it only as phase advances."""
+    istft = OverlapAddISTFT(window=480, hop=320, accumulate=accumulate)
+    spec = torch.zeros(1, 482, 40)
+    spec[:, :241] = -20.0  # silence in every bin ...
+    spec[:, 7] = 3.0  # ... but bin 7
+    with torch.no_grad():
+        audio = istft(spec)[0, 0, 640:].double()  # past the first frames
+    t = torch.arange(len(audio), dtype=torch.float64) / 16000
+    tone = torch.stack([torch.cos(2 * torch.pi * 233.33 * t), torch.sin(2 * torch.pi * 233.33 * t)])
+    fit = torch.linalg.lstsq(tone.T, audio[:, None]).solution
+    residual = (audio - (tone.T @ fit)[:, 0]).norm() / audio.norm()
+    assert (residual < 0.01) if accumulate else (residual > 0.5)
 
 
 def test_synthesis_window_outside_hop_to_two_hops_is_refused():

@@ -5,11 +5,9 @@ import io
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
-from helpers import DATA
+from helpers import DATA, save_tiny_frame_model
 from typer.testing import CliRunner
 
-import codec
 from codec.cli.app import app
 from codec.compress import TorchCoder, stages_for_bitrate
 from codec.live import (
@@ -28,12 +26,10 @@ PCM, _ = sf.read(DATA / "speech_fr.flac", dtype="int16")
 @pytest.fixture(scope="module", params=["speech16k-mini-v2", "tiny-frame"])
 def live(request, tmp_path_factory):
     """speech_fr at 3 kbps in 40 ms packets, through the shipped SEANet (by name) and the
-    untrained frame-rate backbone (by file): `(model reference, stream bytes)`."""
+    briefly trained frame-rate backbone (by file): `(model reference, stream bytes)`."""
     reference = request.param
     if reference == "tiny-frame":
-        torch.manual_seed(0)
-        reference = str(tmp_path_factory.mktemp("models") / "tiny-frame.ckpt")
-        codec.build_model("tiny-frame").save(reference)
+        reference = save_tiny_frame_model(tmp_path_factory.mktemp("models") / "tiny-frame.ckpt")
     result = CliRunner().invoke(
         app,
         ["stream", "encode", "-b", "3", "--packet-ms", "40", "--model", reference],
