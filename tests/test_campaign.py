@@ -64,7 +64,7 @@ def test_rounds_resume_from_local_weights_then_from_the_committed_ones(tmp_path,
     assert committed.config.backbone == "frame" and committed.entropy is not None
 
     second = round_of(work, state, corpus)  # the same machine: round 1's own model
-    assert second["init"] == str(work.resolve() / "exp" / "campaign" / "round1" / "model.ckpt")
+    assert second["init"] == str(work.absolute() / "exp" / "campaign" / "round1" / "model.ckpt")
 
     shutil.rmtree(work / "exp")  # a fresh machine: only the repository's state is left
     third = round_of(work, state, corpus)

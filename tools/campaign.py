@@ -4,7 +4,7 @@ Usage: python tools/campaign.py start --data DATA [--minutes 100] [--threads 2] 
                                        [--config egs/mini/conf/v3.yaml] [--set KEY=VALUE ...]
        python tools/campaign.py finish --dev DATA/dev [--held-out DIR] [--exp DIR]
        python tools/campaign.py shipped NAME
-       python tools/campaign.py plot
+       python tools/campaign.py report | plot
 (each takes --state DIR: where the log and the weights are kept, egs/mini/campaign)
 
 Run it from a work directory that holds DATA (egs/mini/local/data.sh's train/ and dev/) and the
@@ -22,8 +22,9 @@ given) and `start` returns at once.
 at 3, 6 and 12 stages, appends the round to the log (egs/mini/campaign/rounds.json: start
 weights, CPU minutes, steps, audio-seconds, scores) and writes its weights to latest.ckpt; commit
 both. `plot` draws held-out quality against cumulative CPU-hours with the classical codecs as
-horizontal lines (docs/campaign.png). Ship a round that beats the default on held-out speech
-with tools/ship_model.py and record that with `shipped NAME`.
+horizontal lines (docs/campaign.png); `report` prints the log as a Markdown table. Ship a round
+that beats the default on held-out speech with tools/ship_model.py and record that with
+`shipped NAME`.
 """
 
 from __future__ import annotations
@@ -44,11 +45,12 @@ PLOT = ROOT / "docs" / "campaign.png"
 CONFIG = ROOT / "egs" / "mini" / "conf" / "v3.yaml"
 STAGES = [3, 6, 12]
 METRICS = ("pesq_wb", "stoi", "mel_distance", "pitch")
-# held-out French, codec bench (docs/models.md): the classical codecs the plot is drawn against
+# held-out French, codec bench of all 125 files (docs/models.md): what the plot is drawn against
 REFERENCES = {
     "Opus 6 kbps": (2.13, 0.911),
     "Opus 8 kbps": (2.88, 0.955),
     "Codec2 3200": (1.27, 0.882),
+    "v2 at 6 kbps": (1.61, 0.897),
 }
 
 
@@ -74,7 +76,7 @@ def start_weights(state: Path, rounds: list[dict]) -> Path | None:
 def start(args: argparse.Namespace) -> None:
     rounds = read_log(args.state)
     number = len(rounds) + 1
-    exp = (args.exp / f"round{number}").resolve()
+    exp = (args.exp / f"round{number}").absolute()
     if exp.with_suffix(".json").exists():
         raise SystemExit(f"round {number} was started ({exp}): finish it first")
     init = start_weights(args.state, rounds)
@@ -114,7 +116,7 @@ def finish(args: argparse.Namespace) -> None:
     from codec.zoo import load_model
 
     rounds = read_log(args.state)
-    exp = (args.exp / f"round{len(rounds) + 1}").resolve()
+    exp = (args.exp / f"round{len(rounds) + 1}").absolute()
     if not exp.with_suffix(".json").is_file():
         raise SystemExit(f"round {len(rounds) + 1} was not started ({exp}): run `start` first")
     entry = json.loads(exp.with_suffix(".json").read_text())
@@ -138,7 +140,8 @@ def finish(args: argparse.Namespace) -> None:
         for name, path in (("dev", args.dev), ("held_out", args.held_out)):
             if path is not None:
                 files = scored_files(path, args.every)
-                entry[name] = quality_by_stages(model, files, STAGES, METRICS, pool)
+                means = quality_by_stages(model, files, STAGES, METRICS, pool)
+                entry[name] = {n: {k: round(v, 4) for k, v in m.items()} for n, m in means.items()}
     write_log(args.state, [*rounds, entry])
     model.save(args.state / "latest.ckpt", half=True)
     print(json.dumps(entry, indent=1))
@@ -146,14 +149,17 @@ def finish(args: argparse.Namespace) -> None:
 
 
 def _running(pid: int) -> bool:
-    """Whether process `pid` (the round's trainer, started by `start`) is still there."""
+    """Whether process `pid` (the round's trainer, started by `start`) is still running; a
+    zombie (ended, not yet reaped by an init that does not reap) counts as ended."""
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):  # gone, or the pid reused by another user
         return False
-    except PermissionError:  # there, but another user's: the pid was reused
-        return False
-    return True
+    stat = Path(f"/proc/{pid}/stat")  # Linux: the state letter follows the command's ")"
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 def shipped(args: argparse.Namespace) -> None:
@@ -163,6 +169,36 @@ def shipped(args: argparse.Namespace) -> None:
     rounds[-1]["shipped"] = args.name
     write_log(args.state, rounds)
     print(f"round {rounds[-1]['round']} shipped as {args.name}")
+
+
+def report(args: argparse.Namespace) -> None:
+    from codec.eval.report import markdown_table
+
+    rows, hours = [], 0.0
+    for entry in read_log(args.state):
+        hours += entry["cpu_minutes"] / 60
+        cells = [str(entry["round"]), f"{entry['cpu_minutes']:.0f}", f"{hours:.2f}"]
+        cells += [f"{entry['steps']:,}", f"{entry['audio_seconds']:,}"]
+        for name in ("dev", "held_out"):
+            scores = entry.get(name, {})
+            for metric, fmt in (("pesq_wb", ".2f"), ("stoi", ".3f"), ("mel_distance", ".3f")):
+                values = [scores[str(n)][metric] for n in STAGES if str(n) in scores]
+                cells.append(" / ".join(f"{v:{fmt}}" for v in values))
+            f0 = scores.get(str(STAGES[-1]), {})
+            cells.append(
+                f"{f0['f0_rmse_cents']:.0f}, {100 * f0['voicing_error']:.0f}%" if f0 else ""
+            )
+        rows.append(cells)
+    stages = " / ".join(map(str, STAGES))
+    header = ["round", "CPU-min", "CPU-h in all", "steps", "audio-s"]
+    for name in ("dev", "held-out"):
+        header += [
+            f"{name} PESQ-WB {stages}",
+            f"STOI {stages}",
+            f"mel {stages}",
+            "F0 cents, voicing",
+        ]
+    print(markdown_table(header, rows), end="")
 
 
 def plot(args: argparse.Namespace) -> None:
@@ -186,7 +222,8 @@ def plot(args: argparse.Namespace) -> None:
             )
         for name, values in REFERENCES.items():
             axis.axhline(values[index], linestyle="--", color="grey")
-            axis.annotate(name, (0, values[index]), fontsize=8)
+            axis.text(0.01, values[index], name, fontsize=8, transform=axis.get_yaxis_transform())
+        axis.set_xlim(0, 1.2 * max(hours, default=1.0))
         axis.set_xlabel("cumulative CPU-hours (thread-hours)")
         axis.set_title(f"held-out French: {metric}")
         axis.legend()
@@ -213,10 +250,12 @@ def main() -> None:
     ship = commands.add_parser("shipped", help="record that the last round was shipped")
     ship.add_argument("name", help="its zoo name")
     drawing = commands.add_parser("plot", help="docs/campaign.png from the log")
-    for command in (begin, end, ship, drawing):
+    table = commands.add_parser("report", help="the log as a Markdown table")
+    for command in (begin, end, ship, drawing, table):
         command.add_argument("--state", type=Path, default=STATE, help="log and weights")
     args = parser.parse_args()
-    {"start": start, "finish": finish, "shipped": shipped, "plot": plot}[args.command](args)
+    actions = {"start": start, "finish": finish, "shipped": shipped, "plot": plot, "report": report}
+    actions[args.command](args)
 
 
 if __name__ == "__main__":
