@@ -22,7 +22,7 @@ import numpy as np
 
 from codec.audio import AudioReader, AudioSource, AudioWriter, StreamResampler
 from codec.entropy import SCHEME, EntropyModel
-from codec.runtime import FILE_CHUNK_FRAMES, OnnxCodec
+from codec.runtime import FILE_CHUNK_FRAMES, DelayTrim, OnnxCodec, flush_length
 from codec.tokens import (
     LOST,
     MAX_PAYLOAD,
@@ -194,8 +194,9 @@ def encode_file(
         flushed = resample(np.zeros((reader.channels, 0), np.float32), last=True)
         tail = np.concatenate([chunks.rest(), flushed], axis=1)
         # the decoder's output runs `delay` samples late: code that much more, to whole frames
-        flush = model.delay + (-tail.shape[1] - model.delay) % model.hop_length
-        code(np.pad(tail, ((0, 0), (0, flush))))
+        code(
+            np.pad(tail, ((0, 0), (0, flush_length(tail.shape[1], model.delay, model.hop_length))))
+        )
     writer.close(num_samples)
     return EncodeResult(header, num_samples, frames)
 
@@ -259,14 +260,14 @@ def decode_file(
         model.streaming(batch_size=header.channels) as stream,
     ):
         was_lost = False
-        late = stream.delay  # samples the decoder emits before the file's first one
+        aligned = DelayTrim(stream.delay)  # the decoder's samples from before the file began
         for codes in reader.packets():
             lost = bool(codes.size) and codes[0, 0, 0] == LOST
             if lost:  # a damaged packet: silence of the same length
                 audio = np.zeros((header.channels, codes.shape[2] * header.hop_length), np.float32)
             else:
                 audio = stream.decode(codes)
-            audio, late = audio[:, late:], max(0, late - audio.shape[1])
+            audio = aligned(audio)
             if progress:
                 progress(codes.shape[2] / header.frame_rate)
             audio = resample(audio)

@@ -69,7 +69,8 @@ class FrameConfig:
     kernel_size: int = 7  # depthwise conv over the current and past frames
     expansion: int = 3  # MLP width / block width
     compression: float = 0.3  # the analysis spectrum's magnitude is raised to this power
-    accumulate_phase: bool = False  # the head predicts phase advances, summed over frames
+    head: str = "polar"  # polar: log magnitude + phase per bin; complex: compressed real + imag
+    accumulate_phase: bool = False  # the polar head predicts phase advances, summed over frames
 
 
 BACKBONES = ("seanet", "frame")

@@ -26,7 +26,9 @@ class FrameDecoder(StreamingModule):
                 f"model.frame.synthesis_window must be in ({f.hop}, {2 * f.hop}] (hop .. 2 hop), "
                 f"got {f.synthesis_window}"
             )
-        self.istft = OverlapAddISTFT(f.synthesis_window, f.hop, f.accumulate_phase)
+        self.istft = OverlapAddISTFT(
+            f.synthesis_window, f.hop, f.head, f.compression, f.accumulate_phase
+        )
         self.net = ConvNeXtStack(
             cfg.latent_dim, f.width, 2 * self.istft.bins, f.decoder_blocks, f.kernel_size,
             f.expansion,

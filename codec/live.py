@@ -25,6 +25,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from codec.runtime import DelayTrim, flush_length
 from codec.tokens import TokenFileError, TokenHeader, pack, packed_size, unpack
 
 MAGIC = b"CDCS"
@@ -91,8 +92,7 @@ class LiveEncoder:
         decoder's delay and to whole packets, and sends the rest."""
         self.samples += len(audio)
         if last:
-            flush = self.delay + (-self.samples - self.delay) % self.packet_samples
-            audio = np.pad(audio, (0, flush))
+            audio = np.pad(audio, (0, flush_length(self.samples, self.delay, self.packet_samples)))
         codes = self.stream.encode(audio[None].astype(np.float32, copy=False), self.n_stages)
         self.pending = np.concatenate([self.pending, codes], axis=2)
         packets = []
@@ -178,13 +178,7 @@ def decode_packets(
     conceal = Concealer(stream, header)
     frames = header.frames_per_packet
     expected = None
-    late = stream.delay
-
-    def aligned(audio: np.ndarray) -> np.ndarray:
-        nonlocal late
-        audio, late = audio[late:], max(0, late - len(audio))
-        return audio
-
+    aligned = DelayTrim(stream.delay)
     for record in records:
         if expected is not None:
             gap = (record.sequence - expected) % SEQUENCE_MODULO

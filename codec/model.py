@@ -23,6 +23,7 @@ from codec.entropy import EntropyModel
 from codec.frame_decoder import FrameDecoder
 from codec.frame_encoder import FrameEncoder
 from codec.quantizers import build_quantizer
+from codec.runtime import flush_length
 from codec.streaming import StreamingModule
 
 CHECKPOINT_FORMAT = "codec-model"
@@ -102,7 +103,7 @@ class CodecModel(StreamingModule):
         streaming, a partial frame waits in the encoder's state for the next chunk instead."""
         if self.is_streaming:
             return wav
-        return F.pad(wav, (0, self.delay + (-wav.shape[-1] - self.delay) % self.hop_length))
+        return F.pad(wav, (0, flush_length(wav.shape[-1], self.delay, self.hop_length)))
 
     def encode(self, wav: Tensor, n_stages: int | None = None) -> Tensor:
         """`wav`: `[B, 1, T]` -> codes `[B, n_stages, ceil(T / hop)]` int64 (streaming: the frames

@@ -27,6 +27,24 @@ FORMAT = "codec-onnx"
 FILE_CHUNK_FRAMES = 50  # frames per chunk when files are coded (1 s at 50 frames/s)
 
 
+def flush_length(received: int, delay: int, multiple: int) -> int:
+    """Zeros to code after the last of `received` samples so that the decoder, which runs
+    `delay` samples late, renders all of them, in whole `multiple`s of samples (frames, packets)."""
+    return delay + (-received - delay) % multiple
+
+
+class DelayTrim:
+    """Drops the first `delay` samples of decoded audio that arrives in chunks `[..., T]` (the
+    decoder's output from before the stream began), so the output aligns with the input."""
+
+    def __init__(self, delay: int) -> None:
+        self.late = delay
+
+    def __call__(self, audio: np.ndarray) -> np.ndarray:
+        audio, self.late = audio[..., self.late :], max(0, self.late - audio.shape[-1])
+        return audio
+
+
 class OnnxCodec:
     """The exported model in `directory`: its rates, stages, weights hash and entropy tables."""
 

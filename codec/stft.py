@@ -72,27 +72,40 @@ class PhaseState:
     phase: Tensor
 
 
+HEADS = ("polar", "complex")
+
+
 class OverlapAddISTFT(StreamingModule[PhaseState]):
-    """Log-magnitude and phase `[B, 2 * bins, frames]` -> audio `[B, 1, frames * hop]`.
+    """A spectrum per frame `[B, 2 * bins, frames]` -> audio `[B, 1, frames * hop]`.
 
-    Each frame is the inverse real DFT of `exp(log_mag) * e^(i phase)` over `window` samples,
-    with phases counted from the frame's centre (all phases 0 put a pulse at the centre, not at
-    the edges where the taper would erase it), tapered over `window - hop` samples at each end
-    (`tapered_window`) and overlap-added: frame `j` writes samples `[j * hop, j * hop + window)`,
-    and the `window - hop` samples that reach into the next frame are carried in the streaming
-    state.
+    The `polar` head gives each bin a log magnitude and a phase: `exp(log_mag) * e^(i phase)`.
+    The `complex` head gives a real and an imaginary part `Y` of the spectrum compressed as the
+    analysis compresses it (`CausalSTFT`'s `power`): `X = Y |Y|^(1 / power - 1)`, so a bin's
+    phase is carried linearly, not through an angle. Each frame is the inverse real DFT of `X`
+    over `window` samples, with phases counted from the frame's centre (all phases 0 put a
+    pulse at the centre, not at the edges where the taper would erase it), tapered over
+    `window - hop` samples at each end (`tapered_window`) and overlap-added: frame `j` writes
+    samples `[j * hop, j * hop + window)`, and the `window - hop` samples that reach into the
+    next frame are carried in the streaming state.
 
-    With `accumulate`, the phase inputs are each bin's phase *advance* over a hop beyond its
-    centre frequency's (a phase vocoder's deviation): phases are summed frame after frame from
-    the last frame's (kept in the streaming state), so a steady sinusoid at any frequency is a
-    steady input. Without it, a steady input can only give frame-periodic audio (harmonics of
-    the frame rate)."""
+    With `accumulate` (polar head), the phase inputs are each bin's phase *advance* over a hop
+    beyond its centre frequency's (a phase vocoder's deviation): phases are summed frame after
+    frame from the last frame's (kept in the streaming state), so a steady sinusoid at any
+    frequency is a steady input. Without it, a steady input can only give frame-periodic audio
+    (harmonics of the frame rate)."""
 
-    MAX_LOG_MAGNITUDE = math.log(1e2)  # as Vocos: bounds the exponential early in training
+    MAX_MAGNITUDE = 1e2  # as Vocos: bounds the output early in training
 
-    def __init__(self, window: int, hop: int, accumulate: bool = False) -> None:
+    def __init__(
+        self, window: int, hop: int, head: str = "polar", power: float = 0.3,
+        accumulate: bool = False,
+    ) -> None:  # fmt: skip
         super().__init__()
-        self.bins, self.accumulate = window // 2 + 1, accumulate
+        if head not in HEADS:
+            raise ValueError(f"unknown Fourier head {head!r}: choose one of {', '.join(HEADS)}")
+        if accumulate and head != "polar":
+            raise ValueError("accumulated phases need the polar head (model.frame.head: polar)")
+        self.bins, self.head, self.power, self.accumulate = window // 2 + 1, head, power, accumulate
         self.overlap = StreamingConvTranspose1d(2 * self.bins, 1, window, hop, norm=False)
         cos, sin = _real_dft(window)
         # the inverse of the orthonormal real DFT: bins other than DC and Nyquist count twice
@@ -125,9 +138,13 @@ class OverlapAddISTFT(StreamingModule[PhaseState]):
         return phase.to(deviation.dtype)
 
     def forward(self, spec: Tensor) -> Tensor:
-        """`spec`: `[B, 2 * bins, frames]`, log magnitudes then phases -> `[B, 1, frames * hop]`."""
-        log_mag, phase = spec[:, : self.bins], spec[:, self.bins :]
-        if self.accumulate:
-            phase = self._phases(phase)
-        mag = log_mag.clamp(max=self.MAX_LOG_MAGNITUDE).exp()
+        """`spec`: `[B, 2 * bins, frames]` (log magnitudes then phases, or compressed real then
+        imaginary parts) -> `[B, 1, frames * hop]`."""
+        first, second = spec[:, : self.bins], spec[:, self.bins :]
+        if self.head == "complex":
+            compressed = (first.square() + second.square() + 1e-8).sqrt()
+            gain = compressed.pow(1 / self.power - 1).clamp(max=self.MAX_MAGNITUDE / compressed)
+            return self.overlap(torch.cat([first * gain, second * gain], dim=1))
+        phase = self._phases(second) if self.accumulate else second
+        mag = first.clamp(max=math.log(self.MAX_MAGNITUDE)).exp()
         return self.overlap(torch.cat([mag * torch.cos(phase), mag * torch.sin(phase)], dim=1))

@@ -1,5 +1,6 @@
 """`tools/campaign.py`: rounds that resume from the newest weights, here or on a fresh machine."""
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -83,3 +84,20 @@ def test_a_round_that_dies_is_reported_not_waited_for(tmp_path, corpus):
     )  # fmt: skip
     assert done.returncode != 0 and "stopped without a model" in done.stderr
     assert "no_such_key" in done.stderr
+
+
+def test_a_round_runs_at_the_lowest_priority_in_its_own_session_too():
+    """nice alone does not yield to the tests where the kernel shares CPU between sessions
+    first (autogroup): the round's session group is niced as well."""
+    spec = importlib.util.spec_from_file_location("campaign", CAMPAIGN)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    probe = "import os, pathlib; g = pathlib.Path('/proc/self/autogroup'); "
+    probe += "print(os.nice(0), g.read_text().split()[-1] if g.exists() else 'none')"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+        start_new_session=True, preexec_fn=module.lowest_priority,
+    )  # fmt: skip
+    nice, group = done.stdout.split()
+    assert nice == "19"
+    assert group == ("19" if Path("/proc/self/autogroup").exists() else "none")

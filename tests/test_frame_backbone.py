@@ -11,6 +11,7 @@ from codec.compress import decode_file, encode_file
 from codec.config import FrameConfig, ModelConfig
 from codec.frame_decoder import FrameDecoder
 from codec.frame_encoder import FrameEncoder
+from codec.runtime import DelayTrim, flush_length
 from codec.stft import CausalSTFT, OverlapAddISTFT, tapered_window
 
 
@@ -44,11 +45,17 @@ def test_causal_stft_finds_a_tone_in_its_bin_and_sees_only_the_past():
         assert not torch.equal(stft(changed)[..., 5:], spec[..., 5:])
 
 
-def test_overlap_add_inverts_the_centred_dft_of_each_frame():
-    istft = OverlapAddISTFT(window=480, hop=320)
+@pytest.mark.parametrize("head", ["polar", "complex"])
+def test_overlap_add_inverts_the_centred_dft_of_each_frame(head):
+    istft = OverlapAddISTFT(window=480, hop=320, head=head, power=0.3)
     frames = torch.randn(3, 480, dtype=torch.float64)
     spectrum = torch.fft.rfft(frames.roll(-240, dims=1), norm="ortho")  # phases from the centre
-    spec = torch.cat([spectrum.abs().log(), spectrum.angle()], dim=1).T[None].float()
+    if head == "polar":
+        spec = torch.cat([spectrum.abs().log(), spectrum.angle()], dim=1)
+    else:  # compressed as the analysis compresses: X |X|^(0.3 - 1)
+        compressed = spectrum * spectrum.abs().pow(0.3 - 1)
+        spec = torch.cat([compressed.real, compressed.imag], dim=1)
+    spec = spec.T[None].float()
     with torch.no_grad():
         audio = istft(spec)[0, 0].double()
     window = tapered_window(480, 160).double()
@@ -58,15 +65,19 @@ def test_overlap_add_inverts_the_centred_dft_of_each_frame():
     assert audio.shape == (960,)
     assert (audio - expected[:960]).abs().max() < 1e-4
     flat = torch.zeros(1, 482, 1)  # magnitude 1, phase 0 in every bin: a pulse at the centre
+    flat[:, :241] = 1.0 if head == "complex" else 0.0
     with torch.no_grad():
         pulse = istft(flat)[0, 0]
     assert pulse.abs().argmax() == 240
 
 
-@pytest.mark.parametrize(("synthesis", "accumulate"), [(480, False), (640, False), (480, True)])
-def test_encoder_and_decoder_stream_exactly_like_offline(synthesis, accumulate):
+@pytest.mark.parametrize(
+    ("synthesis", "head", "accumulate"),
+    [(480, "polar", False), (640, "polar", False), (480, "polar", True), (480, "complex", False)],
+)
+def test_encoder_and_decoder_stream_exactly_like_offline(synthesis, head, accumulate):
     torch.manual_seed(0)
-    cfg = small_config(synthesis_window=synthesis, accumulate_phase=accumulate)
+    cfg = small_config(synthesis_window=synthesis, head=head, accumulate_phase=accumulate)
     encoder, decoder = FrameEncoder(cfg), FrameDecoder(cfg)
     wav = torch.randn(2, 1, 320 * 9 + 77)
     latent = torch.randn(2, 8, 13)
@@ -103,6 +114,10 @@ def test_a_steady_input_gives_a_steady_tone_only_when_phases_accumulate(accumula
 def test_synthesis_window_outside_hop_to_two_hops_is_refused():
     with pytest.raises(ValueError, match="synthesis_window must be in"):
         FrameDecoder(small_config(synthesis_window=700))
+    with pytest.raises(ValueError, match="unknown Fourier head 'cartesian'"):
+        FrameDecoder(small_config(head="cartesian"))
+    with pytest.raises(ValueError, match="accumulated phases need the polar head"):
+        FrameDecoder(small_config(head="complex", accumulate_phase=True))
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +152,22 @@ def test_streamed_model_gives_offline_codes_and_audio_delay_samples_late(tiny_fr
     assert audio.shape[-1] == 21 * 320 - delay >= wav.shape[-1]
     assert (streamed_audio[..., delay:] - audio).abs().max() <= 1e-5 * audio.abs().max()
     assert tiny_frame(wav).audio.shape == wav.shape
+
+
+@pytest.mark.parametrize("received", [0, 1, 159, 160, 161, 479, 480, 481, 6445])
+def test_the_flush_renders_every_sample_in_whole_frames(received):
+    flush = flush_length(received, 160, 320)
+    assert (received + flush) % 320 == 0  # whole frames
+    assert received + 160 <= received + flush < received + 160 + 320  # the delay, no frame more
+    assert flush_length(received, 0, 320) == -received % 320  # no delay: to whole frames only
+
+
+def test_the_delay_is_trimmed_once_across_chunks_of_any_size():
+    audio = np.arange(2 * 700).reshape(2, 700)
+    trim = DelayTrim(160)
+    chunks = [trim(part) for part in np.split(audio, [100, 100, 150, 390, 700], axis=1)]
+    assert [c.shape[1] for c in chunks] == [0, 0, 0, 230, 310, 0]
+    assert np.array_equal(np.concatenate(chunks, axis=1), audio[:, 160:])
 
 
 def test_the_training_pass_aligns_output_with_input():

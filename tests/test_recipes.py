@@ -206,3 +206,19 @@ def test_mini_recipe_end_to_end_on_one_package(tmp_path):
     command = (mini / "exp" / "codec_finetune_model" / "train.sh").read_text()
     assert f"--init-from {exp / 'model.ckpt'}" in command and "--config" not in command
     assert "lr: 0.0002" in (mini / "exp" / "codec_finetune_model" / "config.yaml").read_text()
+    # the quantizer comparison on the same data (stages 1-2 done): two families, two at a
+    # time, each on the same wall-clock budget
+    compare = subprocess.run(
+        [str(mini / "run_compare.sh"), "--compare-config", "tiny", "--variants", "fsq fsp",
+         "--second-seed", "", "--minutes", "0.05", "--jobs", "2", "--bitrates", "0.4",
+         "--nj", "1"],
+        capture_output=True, text=True, env=ENV,
+    )  # fmt: skip
+    assert compare.returncode == 0, compare.stdout[-2000:] + compare.stderr[-3000:]
+    for tag in ("compare_fsq_s0", "compare_fsp_s0"):
+        run = mini / "exp" / f"codec_{tag}"
+        assert (run / "model.ckpt").exists() and (mini / "exp" / "compare" / f"{tag}.log").exists()
+        assert "--set train.max_minutes=0.05" in (run / "train.sh").read_text()
+        assert (run / "decode_0.4kbps" / "test" / "scores" / ".done").exists()
+    report = (mini / "exp" / "compare" / "RESULTS.md").read_text()
+    assert "| fsq_s0 |" in report and "| fsp_s0 |" in report

@@ -15,8 +15,9 @@ model if its experiment directory is on this machine, else from the campaign's c
 weights (egs/mini/campaign/latest.ckpt, fp16: a fresh machine with only the repository resumes
 too), else from scratch. Each round is one `codec train` run of egs/mini/conf/v3.yaml with a
 wall-clock budget: a fresh AdamW warmed up again and a cosine schedule over the round, so no
-round needs to know how many follow. It runs in the background (`nice -n 19`, the OMP threads
-given) and `start` returns at once.
+round needs to know how many follow. It runs in the background at the lowest priority (nice 19,
+its session's scheduling group too: see `lowest_priority`), on the OMP threads given, and
+`start` returns at once.
 
 `finish` waits for the round's model, scores it on dev (and, with --held-out, on held-out speech)
 at 3, 6 and 12 stages, appends the round to the log (egs/mini/campaign/rounds.json: start
@@ -30,6 +31,7 @@ that beats the default on held-out speech with tools/ship_model.py and record th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -73,6 +75,17 @@ def start_weights(state: Path, rounds: list[dict]) -> Path | None:
     return weights if weights.is_file() else None
 
 
+def lowest_priority() -> None:
+    """Run in the round's process before it starts: nice 19, and nice 19 for its session's
+    scheduling group. With Linux's autogroup on (most desktop and many server kernels), CPU time
+    is shared between sessions first and a process's nice counts only within its session, so a
+    niced trainer in a session of its own would still take a full share from the tests and
+    tools run beside it."""
+    os.nice(19 - os.nice(0))
+    with contextlib.suppress(OSError):  # no autogroup on this kernel: the nice is what counts
+        Path("/proc/self/autogroup").write_text("19")
+
+
 def start(args: argparse.Namespace) -> None:
     rounds = read_log(args.state)
     number = len(rounds) + 1
@@ -81,7 +94,7 @@ def start(args: argparse.Namespace) -> None:
         raise SystemExit(f"round {number} was started ({exp}): finish it first")
     init = start_weights(args.state, rounds)
     command = [
-        "nice", "-n", "19", sys.executable, "-m", "codec", "train", "-c", str(args.config),
+        sys.executable, "-m", "codec", "train", "-c", str(args.config),
         "--train-data", str(args.data / "train"), "--valid-data", str(args.data / "dev"),
         "-o", str(exp), "--set", f"train.max_minutes={args.minutes}",
     ]  # fmt: skip
@@ -92,8 +105,9 @@ def start(args: argparse.Namespace) -> None:
     env = os.environ | {"OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     with open(exp.with_suffix(".out"), "w") as out:
         process = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
+            command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            preexec_fn=lowest_priority,
+        )  # fmt: skip
     pending = {
         "round": number,
         "exp": str(exp),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Usage: ./run_compare.sh [--steps 1200] [--variants "vq fsq fsp fsp_q0 vp vp_nomh"]
-#                        [--second-seed "fsp vp"] [--bitrates "1 2"] [--nj 2]
+# Usage: ./run_compare.sh [--steps 1200 | --minutes 30] [--variants "vq fsq fsp fsp_q0 vp vp_nomh"]
+#                        [--second-seed "fsp vp"] [--bitrates "1 2"] [--nj 2] [--jobs 1]
 #                        [--compare-config conf/compare.yaml] [--run-opts "more ./run.sh options"]
 #
 # Checks the VP-VAE paper's claims on egs/mini's data: the same encoder/decoder, bitrate and
@@ -11,11 +11,20 @@
 # as exp/codec_compare_<variant>_s<seed>; the report (tables and curves) of every
 # exp/codec_compare_* goes to exp/compare/RESULTS.md and exp/compare/curves.png (RESULTS.md
 # here holds the committed analysis of one such run and is left alone).
+#
+# Every run gets the same budget: --steps training steps, or with --minutes a wall-clock budget
+# (train.max_minutes) instead. --jobs N runs N variants at once, each on (cores / N) threads
+# (on 2 cores --jobs 2 runs two at a time on one thread each); each run's output goes to
+# exp/compare/<run>.log. On the frame-rate backbone, scored at 1 and 4 stages:
+#   ./run_compare.sh --compare-config conf/compare_frame.yaml --minutes 30 --jobs 2 \
+#     --bitrates "0.5 2"
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
 
 steps=1200
+minutes=0
+jobs=1
 variants="vq fsq fsp fsp_q0 vp vp_nomh"
 second_seed="fsp vp"
 bitrates="1 2"
@@ -33,6 +42,13 @@ declare -A variant_opts=(
   [vp]="--set model.quantizer.kind=vp --set model.quantizer.vp.mh_accept=true"
   [vp_nomh]="--set model.quantizer.kind=vp --set model.quantizer.vp.mh_accept=false"
 )
+if [ "$minutes" != 0 ]; then
+  budget="--set train.max_minutes=$minutes --set train.max_steps=100000000"
+else
+  budget="--set train.max_steps=$steps"
+fi
+threads=$(( $(nproc) / jobs > 0 ? $(nproc) / jobs : 1 ))
+export OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads
 eval ./run.sh --stop-stage 2 --nj "$nj" "$run_opts"
 # every variant once (seed 0), then the second seeds: a cut-short run still covers each family
 runs=""
@@ -41,14 +57,23 @@ for name in $variants; do
   [[ " $second_seed " == *" $name "* ]] && runs+=" $name:1"
 done
 for run in $runs; do
-  name=${run%:*} seed=${run#*:}
+  name=${run%:*}
   [[ -v "variant_opts[$name]" ]] || { echo "$0: unknown variant '$name'" >&2; exit 1; }
-  eval ./run.sh "$run_opts" --stage 3 --stop-stage 6 --nj "$nj" --config "$compare_config" \
-    --bitrates "'$bitrates'" \
-    --tag "compare_${name}_s$seed" \
-    --train-opts "'${variant_opts[$name]} --set train.seed=$seed --set train.max_steps=$steps'"
 done
 mkdir -p exp/compare
+failed() { echo "$0: a run failed: its exp/compare/<run>.log says why" >&2; exit 1; }
+for run in $runs; do
+  name=${run%:*} seed=${run#*:}
+  tag="compare_${name}_s$seed"
+  echo "$(date '+%H:%M:%S') $tag (output: exp/compare/$tag.log)"
+  eval ./run.sh "$run_opts" --stage 3 --stop-stage 6 --nj "$nj" --config "$compare_config" \
+    --bitrates "'$bitrates'" --tag "$tag" \
+    --train-opts "'${variant_opts[$name]} --set train.seed=$seed $budget'" \
+    > "exp/compare/$tag.log" 2>&1 &
+  # at most --jobs runs at once; a failed run stops the comparison
+  while [ "$(jobs -pr | wc -l)" -ge "$jobs" ]; do wait -n || failed; done
+done
+while [ "$(jobs -pr | wc -l)" -gt 0 ]; do wait -n || failed; done
 python "$CODEC_ROOT/recipes/utils/compare_report.py" exp/codec_compare_* --plot exp/compare/curves.png \
   > exp/compare/RESULTS.md
 cat exp/compare/RESULTS.md
