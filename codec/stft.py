@@ -35,6 +35,13 @@ def _real_dft(n_fft: int) -> tuple[Tensor, Tensor]:
     return torch.cos(angle) * scale, -torch.sin(angle) * scale
 
 
+def power_gain(re: Tensor, im: Tensor, power: float) -> Tensor:
+    """`|X|^(power - 1)` of bins `X = re + i im`: multiplied into `X`, it raises the magnitude
+    to `power` and keeps the phase (the analysis compresses with it, the complex head
+    decompresses with `1 / power`)."""
+    return (re.square() + im.square() + 1e-8).pow((power - 1) / 2)
+
+
 def _fixed(conv: nn.Conv1d | nn.ConvTranspose1d, weight: Tensor) -> None:
     """Set the weight of `conv` to `weight` and its bias to 0, both frozen."""
     conv.weight = nn.Parameter(weight.float(), requires_grad=False)
@@ -60,7 +67,7 @@ class CausalSTFT(StreamingModule):
         """`wav`: `[B, 1, T]` -> `[B, 2 * bins, frames]`."""
         spec = self.frames(wav)
         re, im = spec[:, : self.bins], spec[:, self.bins :]
-        gain = (re.square() + im.square() + 1e-8).pow((self.power - 1) / 2)
+        gain = power_gain(re, im, self.power)
         return torch.cat([re * gain, im * gain], dim=1)
 
 
@@ -142,8 +149,9 @@ class OverlapAddISTFT(StreamingModule[PhaseState]):
         imaginary parts) -> `[B, 1, frames * hop]`."""
         first, second = spec[:, : self.bins], spec[:, self.bins :]
         if self.head == "complex":
-            compressed = (first.square() + second.square() + 1e-8).sqrt()
-            gain = compressed.pow(1 / self.power - 1).clamp(max=self.MAX_MAGNITUDE / compressed)
+            # decompressed: the analysis's gain with the inverse power, |X| bounded
+            bound = self.MAX_MAGNITUDE * power_gain(first, second, 0.0)  # MAX / |Y|
+            gain = power_gain(first, second, 1 / self.power).clamp(max=bound)
             return self.overlap(torch.cat([first * gain, second * gain], dim=1))
         phase = self._phases(second) if self.accumulate else second
         mag = first.clamp(max=math.log(self.MAX_MAGNITUDE)).exp()
