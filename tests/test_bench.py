@@ -179,3 +179,34 @@ def test_missing_tools_are_named_with_the_install_command(monkeypatch):
         require("opusenc")
     with pytest.raises(BaselineToolMissing, match="c2enc"):
         baselines()[-1].code(torch.zeros(8000).numpy(), 16000)
+
+
+def test_baselines_option_runs_only_the_named_settings(tmp_path, monkeypatch):
+    """`--baselines codec2-3200` runs that one classical row (Opus need not be installed for
+    it), `--baselines none` none, and a wrong name is refused with the list of names."""
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(DATA / "speech_en.flac", data / "speech_en.flac")
+    torch.manual_seed(0)
+    model = codec.build_model("tiny").eval()
+    model.save(tmp_path / "m.ckpt")
+    common = ["bench", str(data), "-m", str(tmp_path / "m.ckpt"), "--stages", "1"]
+    common += ["--long-seconds", "2", "--metrics", "stoi", "--listen", "0", "--jobs", "1"]
+    # opusenc hidden from PATH: only Codec2's tools are required for the one row asked
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for tool in ("c2enc", "c2dec"):
+        (tools / tool).symlink_to(shutil.which(tool))
+    monkeypatch.setenv("PATH", str(tools))
+    for spec, expected in (("codec2-3200", [("codec2", "3200")]), ("none", [])):
+        out = tmp_path / spec
+        result = CliRunner().invoke(app, [*common, "--out", str(out), "--baselines", spec])
+        assert result.exit_code == 0, result.output
+        rows = json.loads((out / "bench.json").read_text())
+        assert [(r["codec"], r["setting"]) for r in rows] == [("codec", "1 stages"), *expected]
+        assert ("codec2 " in (out / "bench.md").read_text()) == bool(expected)
+    result = CliRunner().invoke(
+        app, [*common, "--out", str(tmp_path / "x"), "--baselines", "opus-7kbps"]
+    )
+    assert result.exit_code != 0
+    assert "unknown baseline opus-7kbps" in result.output and "codec2-700C" in result.output

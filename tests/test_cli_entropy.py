@@ -15,6 +15,7 @@ import codec
 from codec.cli.app import app
 from codec.compress import decode_file, encode_file, read_codes
 from codec.tokens import TokenReader
+from codec.zoo import resolve
 
 SPEECH = [DATA / "speech_en.flac", DATA / "speech_fr.flac"]
 GOLDEN = (
@@ -29,7 +30,7 @@ def shipped():
 
 def encoded(model, path, n_stages, fixed_rate=False) -> bytes:
     target = io.BytesIO()
-    encode_file(model, "speech16k-mini-v2", path, target, n_stages, fixed_rate=fixed_rate)
+    encode_file(model, resolve("default"), path, target, n_stages, fixed_rate=fixed_rate)
     return target.getvalue()
 
 

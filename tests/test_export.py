@@ -121,12 +121,12 @@ print("ok")
 
 def test_zoo_models_are_exported_once_into_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("CODEC_CACHE", str(tmp_path))
-    from codec.zoo import load_onnx
+    from codec.zoo import load_onnx, resolve
 
     first = load_onnx("default")
-    assert first.directory.parent == tmp_path / "onnx" and first.name == "speech16k-mini-v2"
+    assert first.directory.parent == tmp_path / "onnx" and first.name == resolve("default")
     stamp = (first.directory / "manifest.json").stat().st_mtime_ns
-    again = load_onnx("speech16k-mini-v2")  # the same file behind another name: the same cache
+    again = load_onnx(resolve("default"))  # the same file behind another name: the same cache
     assert again.directory == first.directory
     assert (again.directory / "manifest.json").stat().st_mtime_ns == stamp
     bad = CliRunner().invoke(app, ["encode", str(DATA / "speech_en.flac"), "--backend", "tpu"])

@@ -214,6 +214,8 @@ def test_adversarial_training_adds_its_losses(corpus, tmp_path):
         corpus, tmp_path / "gan", "--set", "train.max_steps=3", "--set", "train.log_every=1"
     )
     args += ["--set", "train.losses.adversarial=1.0", "--set", "train.losses.adversarial_start=1"]
+    args += ["--set", "train.discriminator.periods=[2, 3]"]  # a cheaper set, as configured
+    args += ["--set", "train.discriminator.stft_channels=8"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     log = (tmp_path / "gan" / "log" / "train.log").read_text().splitlines()
@@ -222,6 +224,10 @@ def test_adversarial_training_adds_its_losses(corpus, tmp_path):
     assert "loss/adversarial" in steps["3"] and "loss/feature_matching" in steps["3"]
     state = torch.load(tmp_path / "gan" / "checkpoints" / "step00000003.pt", weights_only=True)
     assert "discriminators" in state and "disc_optimizer" in state
+    members = {key.split(".")[1] for key in state["discriminators"]}
+    assert members == {"0", "1", "2", "3", "4"}  # 2 periods + the 3 default STFT sizes
+    first_stft = state["discriminators"]["members.2.convs.0.parametrizations.weight.original1"]
+    assert first_stft.shape[:2] == (8, 2)  # 8 channels from the real and imaginary parts
     # a run that trained without them resumes with them switched on (the campaign's next phase)
     plain = train_args(corpus, tmp_path / "plain", "--set", "train.max_steps=2")
     assert CliRunner().invoke(app, plain).exit_code == 0

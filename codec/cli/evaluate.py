@@ -178,6 +178,15 @@ def bench(
             "--jobs", "-j", min=1, help="Worker processes coding and scoring [default: all CPUs]."
         ),
     ] = None,
+    classical: Annotated[
+        str,
+        typer.Option(
+            "--baselines",
+            help="Classical codec settings to run beside ours: all, none, or a comma list such "
+            "as opus-6kbps,opus-8kbps,codec2-3200 (a wrong name lists them all). Their rows do "
+            "not depend on our model: leave out the ones already measured on these files.",
+        ),
+    ] = "all",
 ) -> None:
     """Our model at each bitrate next to Opus (6, 8, 12, 16 kbps, VoIP) and Codec2 (3200, 1600,
     700C), on the same files, scored the same way, with speed and latency, in one run.
@@ -186,14 +195,15 @@ def bench(
     page with the reference and every codec setting of the first --listen files, labelled with
     bitrate and scores (relative links and FLAC audio: open it from disk, or zip the folder).
 
-    Needs opusenc/opusdec and c2enc/c2dec (tools/install_baselines.sh installs them).
+    Needs opusenc/opusdec and c2enc/c2dec for the baselines that run (tools/install_baselines.sh
+    installs them).
 
     Example: codec bench data/test_audio --out exp/bench --model exp/run1/model.ckpt
     """
     from tqdm import tqdm
 
     from codec.cli.jobs import usable_cpus
-    from codec.eval.baselines import BaselineToolMissing
+    from codec.eval.baselines import BaselineToolMissing, select_baselines
     from codec.eval.bench import run_bench, write_bench
     from codec.eval.listening import write_listening_page
     from codec.eval.metrics import select_metrics
@@ -203,6 +213,7 @@ def bench(
     reference = model or "default"
     try:
         chosen = select_metrics(metrics)
+        compared = select_baselines(classical)
         counts = [int(s) for s in stages.split(",")] if stages else None
         loaded = load_model(reference).eval()
         if counts and not all(1 <= n <= loaded.num_stages for n in counts):
@@ -224,6 +235,7 @@ def bench(
             chosen,
             listen,
             jobs or usable_cpus(),
+            compared,
         )
         for bar in bars:
             bar.close()

@@ -52,6 +52,11 @@ class Baseline:
     nominal_kbps: float
     algorithmic_latency_ms: float  # frame plus look-ahead
 
+    @property
+    def name(self) -> str:
+        """How `--baselines` names it: `opus-6kbps`, `codec2-3200`."""
+        return f"{self.codec}-{self.setting}"
+
     def code(self, wav: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
         """Encode and decode mono `wav`; returns the decoded audio at `sample_rate` and the
         size of the encoded file in bytes."""
@@ -96,19 +101,29 @@ class Baseline:
         ).stat().st_size
 
 
-def tool_versions() -> dict[str, str]:
-    """What the baselines run, for reports: opus-tools with its libopus, and Codec2."""
-    opus = subprocess.run(["opusenc", "--version"], capture_output=True, text=True).stdout
-    versions = {"opus": opus.splitlines()[0] if opus else "unknown"}
-    codec2 = (
-        subprocess.run(
-            ["dpkg-query", "-W", "-f", "${Version}", "codec2"], capture_output=True, text=True
-        ).stdout
-        if shutil.which("dpkg-query")
-        else ""
-    )
-    versions["codec2"] = f"codec2 {codec2 or '(version unknown)'}"
+def tool_versions(codecs: set[str]) -> dict[str, str]:
+    """What the baselines of `codecs` ("opus", "codec2") run, for reports: opus-tools with its
+    libopus, and Codec2."""
+    versions = {}
+    if "opus" in codecs:
+        opus = subprocess.run(["opusenc", "--version"], capture_output=True, text=True).stdout
+        versions["opus"] = opus.splitlines()[0] if opus else "unknown"
+    if "codec2" in codecs:
+        codec2 = (
+            subprocess.run(
+                ["dpkg-query", "-W", "-f", "${Version}", "codec2"], capture_output=True, text=True
+            ).stdout
+            if shutil.which("dpkg-query")
+            else ""
+        )
+        versions["codec2"] = f"codec2 {codec2 or '(version unknown)'}"
     return versions
+
+
+def tools_for(chosen: list[Baseline]) -> tuple[str, ...]:
+    """The command-line tools that `chosen` baselines run."""
+    tools = {"opus": ("opusenc", "opusdec"), "codec2": ("c2enc", "c2dec")}
+    return tuple(t for codec in dict.fromkeys(b.codec for b in chosen) for t in tools[codec])
 
 
 def baselines() -> list[Baseline]:
@@ -118,3 +133,22 @@ def baselines() -> list[Baseline]:
         Baseline("codec2", mode, kbps, frame_ms) for mode, (kbps, frame_ms) in CODEC2_MODES.items()
     ]
     return opus + codec2
+
+
+def select_baselines(spec: str) -> list[Baseline]:
+    """The baselines `spec` names: `all`, `none`, or a comma list of names (`opus-6kbps,
+    codec2-3200`: `Baseline.name`), in the order of `baselines()`. Raises ValueError listing
+    the names for one it does not know."""
+    known = {b.name: b for b in baselines()}
+    if spec.strip() == "all":
+        return list(known.values())
+    if spec.strip() == "none":
+        return []
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise ValueError(
+            f"unknown baseline {', '.join(unknown) or repr(spec)}: give all, none, or a comma "
+            f"list of {', '.join(known)}"
+        )
+    return [b for name, b in known.items() if name in names]

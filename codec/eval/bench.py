@@ -27,7 +27,7 @@ import torch
 
 from codec.audio import AUDIO_SUFFIXES, find_files, load_audio, save_audio
 from codec.compress import decode_file, encode_file
-from codec.eval.baselines import Baseline, baselines, require, tool_versions
+from codec.eval.baselines import Baseline, baselines, require, tool_versions, tools_for
 from codec.eval.metrics import BENCH_METRICS, check_available, score, value_names
 from codec.eval.report import markdown_table
 from codec.eval.scoring import EVAL_RATE, _nan_to_none, summary_stats
@@ -295,22 +295,25 @@ def run_bench(
     metrics: tuple[str, ...] = BENCH_METRICS,
     listen: int = 0,
     jobs: int = 1,
+    classical: list[Baseline] | None = None,
 ) -> BenchResult:
-    """Rows for our model at each number of `stages` (all by default) and every baseline, the
-    speed figures, and the first `listen` files as examples for a listening page.
+    """Rows for our model at each number of `stages` (all by default) and each `classical`
+    baseline (all by default), the speed figures, and the first `listen` files as examples for
+    a listening page.
 
     `source`: see `bench_files`. With `reference` (zoo name or checkpoint path of `model`),
     files are coded and scored in `jobs` worker processes (one torch thread each, each loading
     the model from `reference`), and the `codec` command is also timed on one CPU over a file
     of at least `command_seconds`. `progress(total)` returns a tick taking how many codings
     were scored."""
-    require("opusenc", "opusdec", "c2enc", "c2dec")
+    classical = baselines() if classical is None else classical
+    require(*tools_for(classical))
     check_available(metrics)
     files = bench_files(source)
     wavs = [load_audio(f.path, EVAL_RATE)[0].mean(axis=0) for f in files]
     stages = stages or list(range(1, model.num_stages + 1))
     settings = [Setting("codec", f"{n} stages", stages=n) for n in stages]
-    settings += [Setting(b.codec, b.setting, baseline=b) for b in baselines()]
+    settings += [Setting(b.codec, b.setting, baseline=b) for b in classical]
     tick = progress(len(settings) * len(wavs)) if progress else (lambda n: None)
     tasks = [
         (settings, w, f.text, i < listen) for i, (f, w) in enumerate(zip(files, wavs, strict=True))
@@ -344,7 +347,7 @@ def run_bench(
     speed = measure_speed(model, wavs)
     if reference is not None:
         speed["command_1_cpu"] = measure_command_speed(reference, wavs, command_seconds)
-    latency = {b.setting: b.algorithmic_latency_ms for b in baselines()}
+    latency = {b.setting: b.algorithmic_latency_ms for b in classical}
     for row in rows:
         frame_ms = latency.get(row["setting"], model.latency_ms)
         row["latency_ms"] = frame_ms + row["rtf"] * frame_ms
@@ -354,7 +357,8 @@ def run_bench(
         metric: sum(c.scoring_seconds.get(metric, 0.0) for coded in results for c in coded)
         for metric in metrics
     }
-    return BenchResult(rows, speed, examples, len(files), transcribed, tool_versions())
+    tools = tool_versions({b.codec for b in classical})
+    return BenchResult(rows, speed, examples, len(files), transcribed, tools)
 
 
 def metric_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
@@ -375,6 +379,19 @@ def format_value(name: str, value: float) -> str:
         return "n/a"
     digits = {"si_sdr": 1, "f0_rmse_cents": 0, "stoi": 3, "estoi": 3, "speaker_similarity": 3}
     return f"{value:.{digits.get(name, 2)}f}"
+
+
+def baseline_sentence(tools: dict[str, str]) -> str:
+    """Which versions of the classical codecs ran, and how, for the report."""
+    said = []
+    if "opus" in tools:
+        said.append(
+            f"{tools['opus']}, decoded by opusdec at 16 kHz with its default settings (libopus "
+            "before 1.5 has no decoder-side enhancement)"
+        )
+    if "codec2" in tools:
+        said.append(tools["codec2"])
+    return f"Baselines: {'; '.join(said)}."
 
 
 def bench_markdown(result: BenchResult, label: str) -> str:
@@ -408,10 +425,7 @@ def bench_markdown(result: BenchResult, label: str) -> str:
                 "",
                 markdown_table(header, table),
                 *([result.wer_source(), ""] if "wer" in rows[0]["stats"] else []),
-                f"Baselines: {result.tools['opus']}, decoded by opusdec at 16 kHz with its",
-                "default settings (libopus before 1.5 has no decoder-side enhancement); "
-                f"{result.tools['codec2']}.",
-                "",
+                *([baseline_sentence(result.tools), ""] if result.tools else []),
                 "## Our model's speed (offline, all stages)",
                 "",
                 markdown_table(["threads", "encode RTF", "decode RTF"], threads),

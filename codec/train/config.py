@@ -26,6 +26,17 @@ class LossConfig:
 
 
 @dataclass
+class DiscriminatorConfig:
+    """The discriminators of the adversarial phase: one per waveform period, one per STFT size.
+    On a CPU the STFT ones cost most (their 2-D convolutions over frames x bins): `stft_channels`
+    trades their capacity for time (`docs/models.md` measures it)."""
+
+    periods: list[int] = field(default_factory=lambda: [2, 3, 5, 7, 11])
+    n_ffts: list[int] = field(default_factory=lambda: [1024, 512, 256])
+    stft_channels: int = 32
+
+
+@dataclass
 class TrainConfig:
     """How long and on what the model trains, and how the run is logged and saved."""
 
@@ -51,6 +62,7 @@ class TrainConfig:
     compile_seconds: float = 600.0  # VP: audio used to compile the codebooks at the end
     entropy_seconds: float = 1800.0  # audio whose codes fit the entropy tables at the end
     losses: LossConfig = field(default_factory=LossConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
 
 
 @dataclass

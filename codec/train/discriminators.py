@@ -3,6 +3,8 @@ STFT (complex spectrogram), each returning logits and intermediate features."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -69,12 +71,14 @@ class Discriminators(nn.Module):
 
     def __init__(
         self,
-        periods: tuple[int, ...] = (2, 3, 5, 7, 11),
-        n_ffts: tuple[int, ...] = (1024, 512, 256),
+        periods: Sequence[int] = (2, 3, 5, 7, 11),
+        n_ffts: Sequence[int] = (1024, 512, 256),
+        stft_channels: int = 32,
     ) -> None:
         super().__init__()
         self.members = nn.ModuleList(
-            [PeriodDiscriminator(p) for p in periods] + [STFTDiscriminator(n) for n in n_ffts]
+            [PeriodDiscriminator(p) for p in periods]
+            + [STFTDiscriminator(n, stft_channels) for n in n_ffts]
         )
 
     def forward(self, x: Tensor) -> list[Output]:

@@ -133,7 +133,8 @@ class Trainer:
         self.stft = auraloss.freq.MultiResolutionSTFTLoss().to(self.device)
         self.adversarial = cfg.train.losses.adversarial > 0
         if self.adversarial:
-            self.disc = Discriminators().to(self.device)
+            d = cfg.train.discriminator
+            self.disc = Discriminators(d.periods, d.n_ffts, d.stft_channels).to(self.device)
             self.disc_ddp = DistributedDataParallel(self.disc) if self.world > 1 else self.disc
             self.disc_optimizer = torch.optim.AdamW(
                 self.disc.parameters(), opt.discriminator_lr, tuple(opt.betas)
