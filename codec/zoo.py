@@ -21,8 +21,9 @@ MODEL_DIR = Path(__file__).parent / "models"
 MODELS: dict[str, str] = {
     "speech16k-mini-v1": "speech16k-mini-v1.ckpt",
     "speech16k-mini-v2": "speech16k-mini-v2.ckpt",
+    "speech16k-frame-v3": "speech16k-frame-v3.ckpt",
 }
-ALIASES: dict[str, str] = {"default": "speech16k-mini-v2"}
+ALIASES: dict[str, str] = {"default": "speech16k-frame-v3"}
 
 
 def resolve(name: str) -> str:
