@@ -24,6 +24,7 @@ OPUS_APPLICATION_CTL, OPUS_APPLICATION_VOIP = 4000, 2048
 OPUS_KBPS = (6, 8, 12, 16)
 CODEC2_MODES = {"3200": (3.2, 20.0), "1600": (1.6, 40.0), "700C": (0.7, 40.0)}  # kbps, frame ms
 CODEC2_RATE = 8000
+TOOLS = {"opus": ("opusenc", "opusdec"), "codec2": ("c2enc", "c2dec")}  # codec -> its commands
 
 
 class BaselineToolMissing(RuntimeError):
@@ -60,13 +61,13 @@ class Baseline:
     def code(self, wav: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
         """Encode and decode mono `wav`; returns the decoded audio at `sample_rate` and the
         size of the encoded file in bytes."""
+        require(*TOOLS[self.codec])
         with tempfile.TemporaryDirectory(prefix="codec-baseline-") as tmp:
             if self.codec == "opus":
                 return self._opus(wav, sample_rate, Path(tmp))
             return self._codec2(wav, sample_rate, Path(tmp))
 
     def _opus(self, wav: np.ndarray, rate: int, tmp: Path) -> tuple[np.ndarray, int]:
-        require("opusenc", "opusdec")
         sf.write(tmp / "in.wav", wav, rate, subtype="PCM_16")
         kbps = self.setting.removesuffix("kbps")
         ctl = f"{OPUS_APPLICATION_CTL}={OPUS_APPLICATION_VOIP}"
@@ -87,7 +88,6 @@ class Baseline:
         return decoded, (tmp / "x.opus").stat().st_size
 
     def _codec2(self, wav: np.ndarray, rate: int, tmp: Path) -> tuple[np.ndarray, int]:
-        require("c2enc", "c2dec")
         narrow = soxr.resample(wav, rate, CODEC2_RATE, quality="HQ")
         pcm = (np.clip(narrow, -1, 1) * 32767).astype("<i2")
         (tmp / "in.raw").write_bytes(pcm.tobytes())
@@ -122,8 +122,7 @@ def tool_versions(codecs: set[str]) -> dict[str, str]:
 
 def tools_for(chosen: list[Baseline]) -> tuple[str, ...]:
     """The command-line tools that `chosen` baselines run."""
-    tools = {"opus": ("opusenc", "opusdec"), "codec2": ("c2enc", "c2dec")}
-    return tuple(t for codec in dict.fromkeys(b.codec for b in chosen) for t in tools[codec])
+    return tuple(t for codec in dict.fromkeys(b.codec for b in chosen) for t in TOOLS[codec])
 
 
 def baselines() -> list[Baseline]:
