@@ -1,10 +1,12 @@
-"""Shared test helpers: random chunkings for streaming-vs-offline checks."""
+"""Shared test helpers: random chunkings for streaming-vs-offline checks, test data, scripts."""
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import soundfile as sf
@@ -62,3 +64,11 @@ def save_tiny_frame_model(path: Path) -> str:
         optimizer.step()
     model.eval().save(path)
     return str(path)
+
+
+def load_script(path: Path) -> ModuleType:
+    """A script of tools/ or bench/ (not a package) imported as a module, to test its parts."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

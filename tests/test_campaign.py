@@ -1,6 +1,5 @@
 """`tools/campaign.py`: rounds that resume from the newest weights, here or on a fresh machine."""
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -10,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import DATA
+from helpers import DATA, load_script
 
 import codec
 from codec.audio import save_audio
@@ -89,9 +88,7 @@ def test_a_round_that_dies_is_reported_not_waited_for(tmp_path, corpus):
 def test_a_round_runs_at_the_lowest_priority_in_its_own_session_too():
     """nice alone does not yield to the tests where the kernel shares CPU between sessions
     first (autogroup): the round's session group is niced as well."""
-    spec = importlib.util.spec_from_file_location("campaign", CAMPAIGN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(CAMPAIGN)
     probe = "import os, pathlib; g = pathlib.Path('/proc/self/autogroup'); "
     probe += "print(os.nice(0), g.read_text().split()[-1] if g.exists() else 'none')"
     done = subprocess.run(

@@ -1,13 +1,10 @@
 """bench/harmonics.py's measure: energy on a pitch's harmonics vs on the frame rate's lines."""
 
-import importlib.util
 from pathlib import Path
 
-spec = importlib.util.spec_from_file_location(
-    "harmonics", Path(__file__).parents[1] / "bench" / "harmonics.py"
-)
-harmonics = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(harmonics)
+from helpers import load_script
+
+harmonics = load_script(Path(__file__).parents[1] / "bench" / "harmonics.py")
 
 
 def test_a_pulse_train_is_all_harmonics_and_a_frame_periodic_one_all_lines():
