@@ -58,6 +58,7 @@ def test_rounds_resume_from_local_weights_then_from_the_committed_ones(tmp_path,
     assert first["round"] == 1 and first["init"] is None  # nothing yet: from scratch
     assert first["steps"] > 0 and first["audio_seconds"] > 0 and first["cpu_minutes"] > 0
     assert set(first["dev"]) == {"3", "6", "12"} and 0 < first["dev"]["12"]["stoi"] <= 1
+    assert first["config"] == "tiny-frame" and "train.batch_size=2" in first["set"]
     committed = codec.load_model(state / "latest.ckpt")  # fp16 weights, loaded as fp32
     stored = torch.load(state / "latest.ckpt", weights_only=True)["state_dict"]
     assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float16}
@@ -71,6 +72,8 @@ def test_rounds_resume_from_local_weights_then_from_the_committed_ones(tmp_path,
     assert third["round"] == 3 and third["init"] == str(state / "latest.ckpt")
     log = json.loads((state / "rounds.json").read_text())
     assert [entry["round"] for entry in log] == [1, 2, 3]
+    table = campaign("report", "--state", state, cwd=work).splitlines()
+    assert len(table) == 2 + 3 and "| 3 | tiny-frame train.batch_size=2 " in table[-1]
 
 
 def test_a_round_that_dies_is_reported_not_waited_for(tmp_path, corpus):

@@ -21,11 +21,11 @@ its session's scheduling group too: see `lowest_priority`), on the OMP threads g
 
 `finish` waits for the round's model, scores it on dev (and, with --held-out, on held-out speech)
 at 3, 6 and 12 stages, appends the round to the log (egs/mini/campaign/rounds.json: start
-weights, CPU minutes, steps, audio-seconds, scores) and writes its weights to latest.ckpt; commit
-both. `plot` draws held-out quality against cumulative CPU-hours with the classical codecs as
-horizontal lines (docs/campaign.png); `report` prints the log as a Markdown table. Ship a round
-that beats the default on held-out speech with tools/ship_model.py and record that with
-`shipped NAME`.
+weights, config and --set overrides, CPU minutes, steps, audio-seconds, scores) and writes its
+weights to latest.ckpt; commit both. `plot` draws held-out quality against cumulative CPU-hours
+with the classical codecs as horizontal lines (docs/campaign.png); `report` prints the log as a
+Markdown table. Ship a round that beats the default on held-out speech with tools/ship_model.py
+and record that with `shipped NAME`.
 """
 
 from __future__ import annotations
@@ -113,6 +113,8 @@ def start(args: argparse.Namespace) -> None:
         "exp": str(exp),
         "init": init and str(init),
         "threads": args.threads,
+        "config": Path(args.config).name,
+        "set": args.set,
         "pid": process.pid,
     }
     exp.with_suffix(".json").write_text(json.dumps(pending) + "\n")
@@ -191,7 +193,8 @@ def report(args: argparse.Namespace) -> None:
     rows, hours = [], 0.0
     for entry in read_log(args.state):
         hours += entry["cpu_minutes"] / 60
-        cells = [str(entry["round"]), f"{entry['cpu_minutes']:.0f}", f"{hours:.2f}"]
+        training = " ".join([entry["config"], *entry["set"]])
+        cells = [str(entry["round"]), training, f"{entry['cpu_minutes']:.0f}", f"{hours:.2f}"]
         cells += [f"{entry['steps']:,}", f"{entry['audio_seconds']:,}"]
         for name in ("dev", "held_out"):
             scores = entry.get(name, {})
@@ -204,7 +207,7 @@ def report(args: argparse.Namespace) -> None:
             )
         rows.append(cells)
     stages = " / ".join(map(str, STAGES))
-    header = ["round", "CPU-min", "CPU-h in all", "steps", "audio-s"]
+    header = ["round", "training", "CPU-min", "CPU-h in all", "steps", "audio-s"]
     for name in ("dev", "held-out"):
         header += [
             f"{name} PESQ-WB {stages}",
