@@ -76,6 +76,25 @@ def test_rounds_resume_from_local_weights_then_from_the_committed_ones(tmp_path,
     assert len(table) == 2 + 3 and "| 3 | tiny-frame train.batch_size=2 " in table[-1]
 
 
+def test_the_next_round_continues_from_where_the_last_one_began_to_decay(tmp_path, corpus):
+    """On the same machine a round with a stable rate and a final decay is continued from the
+    state where its decay began, Adam's moments and all: no new warm-up from its model."""
+    work, state = tmp_path / "work", tmp_path / "state"
+    work.mkdir()
+    steps = ["--minutes", "10", "--set=train.max_steps=4", "--set=train.warmup_steps=1"]
+    steps += ["--set=optim.decay_fraction=0.5"]
+    for _ in range(2):
+        campaign("start", "--data", corpus, "--state", state, *TINY, *steps, cwd=work)
+        campaign("finish", "--dev", corpus / "dev", "--state", state, cwd=work)
+    first, second = json.loads((state / "rounds.json").read_text())
+    continued = work.absolute() / "exp" / "campaign" / "round1" / "checkpoints" / "decay_start.pt"
+    assert first["init"] is None and second["init"] == str(continued)
+    assert "train.init_optimizer=true" in second["set"]
+    resumed = torch.load(Path(second["exp"], "checkpoints", "decay_start.pt"), weights_only=True)
+    adam_steps = {int(v["step"]) for v in resumed["optimizer"]["state"].values()}
+    assert resumed["step"] < adam_steps.pop()  # its moments came from round 1
+
+
 def test_a_round_that_dies_is_reported_not_waited_for(tmp_path, corpus):
     state = tmp_path / "state"
     bad = ["--config", "tiny-frame", "--minutes", "1", "--set=train.no_such_key=1"]

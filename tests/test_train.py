@@ -79,6 +79,11 @@ def test_learning_rate_warms_up_then_decays():
     assert lr_factor(20, 10, 10**9, 0.1, time_used=0.5) == pytest.approx(0.55)
     assert lr_factor(20, 10, 10**9, 0.1, time_used=1.0) == pytest.approx(0.1)
     assert lr_factor(55, 10, 100, 0.1, time_used=0.1) == pytest.approx(0.55)
+    # warm-up, stable, decay: held at 1 until the last fifth of the run, then the same cosine
+    assert lr_factor(80, 10, 110, 0.1, decay=0.2) == pytest.approx(1.0)
+    assert lr_factor(100, 10, 110, 0.1, decay=0.2) == pytest.approx(0.55)
+    assert lr_factor(110, 10, 110, 0.1, decay=0.2) == pytest.approx(0.1)
+    assert lr_factor(20, 10, 10**9, 0.1, time_used=0.9, decay=0.2) == pytest.approx(0.55)
 
 
 def test_a_time_budget_ends_the_run_cleanly_and_a_larger_one_resumes_it(
@@ -159,6 +164,33 @@ def test_init_from_starts_from_other_weights_with_a_fresh_optimizer(corpus, tmp_
         app, train_args(corpus, tmp_path / "x", "--init-from", str(tmp_path / "nope.pt"))
     )
     assert missing.exit_code == 1 and "--init-from: no model file or zoo model" in missing.output
+
+
+def test_a_run_keeps_the_state_where_its_decay_began_and_a_continuation_its_moments(
+    corpus, tmp_path
+):
+    source = tmp_path / "source"
+    schedule = ["--set", "train.warmup_steps=2", "--set", "optim.decay_fraction=0.5"]
+    args = train_args(corpus, source, "--set", "train.max_steps=8", "--set", "optim.lr=1e-2")
+    assert CliRunner().invoke(app, args + schedule).exit_code == 0
+    start = source / "checkpoints" / "decay_start.pt"
+    assert "step 5: decay_start.pt written" in (source / "log" / "train.log").read_text()
+    saved = torch.load(start, weights_only=True)  # half-way through steps 2-8: the rate is
+    assert saved["step"] == 5 and saved["optimizer"]["param_groups"][0]["lr"] == 1e-2  # still 1
+    steps = {k: int(v["step"]) for k, v in saved["optimizer"]["state"].items()}
+    assert set(steps.values()) == {5}
+    for carry, expected in (("true", 6), ("false", 1)):  # Adam's step counts: carried or fresh
+        out = tmp_path / f"carry_{carry}"
+        extra = ["--set", "train.max_steps=1", "--set", "optim.lr=1e-3", "--init-from", str(start)]
+        extra += ["--set", f"train.init_optimizer={carry}"]
+        result = CliRunner().invoke(app, train_args(corpus, out, *extra))
+        assert result.exit_code == 0, result.output
+        state = torch.load(out / "checkpoints" / "step00000001.pt", weights_only=True)
+        assert {int(v["step"]) for v in state["optimizer"]["state"].values()} == {expected}
+        assert state["optimizer"]["param_groups"][0]["initial_lr"] == 1e-3  # this run's settings
+    extra = ["--init-from", str(source / "model.ckpt"), "--set", "train.init_optimizer=true"]
+    refused = CliRunner().invoke(app, train_args(corpus, tmp_path / "x", *extra))
+    assert refused.exit_code == 1 and "holds no optimizer state" in refused.output
 
 
 def test_fine_tune_a_zoo_model_by_name(corpus, tmp_path, monkeypatch):
@@ -249,6 +281,10 @@ def test_bad_data_and_config_get_clear_errors(corpus, tmp_path):
         app, train_args(corpus, tmp_path / "e2", "--set", "train.max_stepz=3")
     )
     assert result.exit_code == 1 and "unknown key config.train.max_stepz" in result.output
+    result = CliRunner().invoke(
+        app, train_args(corpus, tmp_path / "e3", "--set", "optim.decay_fraction=0")
+    )
+    assert result.exit_code == 1 and "optim.decay_fraction is the share" in result.output
 
 
 def test_a_vp_model_is_compiled_at_the_end(corpus, tmp_path):

@@ -10,14 +10,16 @@ Usage: python tools/campaign.py start --data DATA [--minutes 100] [--threads 2] 
 Run it from a work directory that holds DATA (egs/mini/local/data.sh's train/ and dev/) and the
 rounds' experiment directories (--exp, default exp/campaign).
 
-`start` resumes the campaign wherever it stands: round N + 1 begins from the newest round's
-model if its experiment directory is on this machine, else from the campaign's committed
-weights (egs/mini/campaign/latest.ckpt, fp16: a fresh machine with only the repository resumes
-too), else from scratch. Each round is one `codec train` run of egs/mini/conf/v3.yaml with a
-wall-clock budget: a fresh AdamW warmed up again and a cosine schedule over the round, so no
-round needs to know how many follow. It runs in the background at the lowest priority (nice 19,
-its session's scheduling group too: see `lowest_priority`), on the OMP threads given, and
-`start` returns at once.
+`start` resumes the campaign wherever it stands. Each round is one `codec train` run of
+egs/mini/conf/v3.yaml with a wall-clock budget: warm-up, a stable learning rate, and a decay over
+the round's last fifth (optim.decay_fraction), so no round needs to know how many follow. Round
+N + 1 continues round N from where its decay began (weights and AdamW moments, kept in round N's
+experiment directory) when that is on this machine: round N's decay was a branch, for scoring and
+shipping. Else it starts from the newest round's model with a fresh AdamW warmed up again, from
+the campaign's committed weights on a fresh machine (egs/mini/campaign/latest.ckpt, fp16: only
+the repository is needed), or from scratch. It runs in the background at the lowest priority
+(nice 19, its session's scheduling group too: see `lowest_priority`), on the OMP threads given,
+and `start` returns at once.
 
 `finish` waits for the round's model, scores it on dev (and, with --held-out, on held-out speech)
 at 3, 6 and 12 stages, appends the round to the log (egs/mini/campaign/rounds.json: start
@@ -66,13 +68,21 @@ def write_log(state: Path, rounds: list[dict]) -> None:
     (state / "rounds.json").write_text(json.dumps(rounds, indent=1) + "\n")
 
 
-def start_weights(state: Path, rounds: list[dict]) -> Path | None:
-    """The newest round's model on this machine, else the committed weights, else None."""
-    local = Path(rounds[-1]["exp"], "model.ckpt") if rounds else None
-    if local is not None and local.is_file():
-        return local
+def start_weights(state: Path, rounds: list[dict]) -> tuple[Path | None, bool]:
+    """Where the next round starts, and whether it carries the optimizer's moments: the newest
+    round's state where its learning rate began to decay (continued from there, that round's
+    decay was a branch for scoring and shipping), else its model, if its directory is on this
+    machine; else the committed weights; else None (from scratch)."""
+    from codec.train.checkpoint import DECAY_START
+
+    if rounds:
+        exp = Path(rounds[-1]["exp"])
+        if (exp / "checkpoints" / DECAY_START).is_file():
+            return exp / "checkpoints" / DECAY_START, True
+        if (exp / "model.ckpt").is_file():
+            return exp / "model.ckpt", False
     weights = state / "latest.ckpt"
-    return weights if weights.is_file() else None
+    return (weights, False) if weights.is_file() else (None, False)
 
 
 def lowest_priority() -> None:
@@ -92,13 +102,14 @@ def start(args: argparse.Namespace) -> None:
     exp = (args.exp / f"round{number}").absolute()
     if exp.with_suffix(".json").exists():
         raise SystemExit(f"round {number} was started ({exp}): finish it first")
-    init = start_weights(args.state, rounds)
+    init, carry = start_weights(args.state, rounds)
+    sets = [*args.set, "train.init_optimizer=true"] if carry else args.set
     command = [
         sys.executable, "-m", "codec", "train", "-c", str(args.config),
         "--train-data", str(args.data / "train"), "--valid-data", str(args.data / "dev"),
         "-o", str(exp), "--set", f"train.max_minutes={args.minutes}",
     ]  # fmt: skip
-    command += [item for pair in args.set for item in ("--set", pair)]
+    command += [item for pair in sets for item in ("--set", pair)]
     if init is not None:
         command += ["--init-from", str(init)]
     exp.parent.mkdir(parents=True, exist_ok=True)
@@ -114,7 +125,7 @@ def start(args: argparse.Namespace) -> None:
         "init": init and str(init),
         "threads": args.threads,
         "config": Path(args.config).name,
-        "set": args.set,
+        "set": sets,
         "pid": process.pid,
     }
     exp.with_suffix(".json").write_text(json.dumps(pending) + "\n")

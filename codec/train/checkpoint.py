@@ -12,16 +12,20 @@ from codec.model import CodecModel
 from codec.train.config import load_experiment
 
 PATTERN = "step*.pt"
+DECAY_START = "decay_start.pt"  # a run's state where its learning rate began to decay
 
 
 def checkpoint_path(directory: Path, step: int) -> Path:
     return directory / f"step{step:08d}.pt"
 
 
-def save_checkpoint(directory: Path, step: int, state: dict[str, Any], keep: int) -> Path:
-    """Write `state` for `step` (temp file, then rename) and delete all but the `keep` newest."""
+def save_checkpoint(
+    directory: Path, step: int, state: dict[str, Any], keep: int, name: str | None = None
+) -> Path:
+    """Write `state` for `step` (temp file, then rename) and delete all but the `keep` newest;
+    with `name`, to that file instead, outside the rotation (`DECAY_START`)."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = checkpoint_path(directory, step)
+    path = directory / name if name else checkpoint_path(directory, step)
     tmp = path.with_suffix(".pt.tmp")
     torch.save(state, tmp)
     tmp.replace(path)

@@ -59,6 +59,7 @@ class TrainConfig:
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     valid_utterances: int = 8  # held-out utterances scored at each validation
+    init_optimizer: bool = False  # --init-from a training checkpoint: its AdamW moments too
     compile_seconds: float = 600.0  # VP: audio used to compile the codebooks at the end
     entropy_seconds: float = 1800.0  # audio whose codes fit the entropy tables at the end
     losses: LossConfig = field(default_factory=LossConfig)
@@ -67,13 +68,23 @@ class TrainConfig:
 
 @dataclass
 class OptimConfig:
-    """AdamW with linear warm-up and cosine decay to `min_lr_ratio * lr`."""
+    """AdamW with linear warm-up, then a cosine decay to `min_lr_ratio * lr` over the last
+    `decay_fraction` of the run (1: the whole run; 0.2: warm-up, stable, decay, where the run
+    can be continued from the start of its decay, `train.init_optimizer`)."""
 
     lr: float = 3e-4
     betas: list[float] = field(default_factory=lambda: [0.8, 0.99])
     weight_decay: float = 0.01
     min_lr_ratio: float = 0.1
+    decay_fraction: float = 1.0
     discriminator_lr: float = 2e-4
+
+    def __post_init__(self) -> None:
+        if not 0 < self.decay_fraction <= 1:
+            raise ValueError(
+                f"optim.decay_fraction is the share of the run that decays, in (0, 1]; "
+                f"got {self.decay_fraction}"
+            )
 
 
 @dataclass

@@ -25,7 +25,12 @@ from codec.data.kaldi import load_utterance, read_data_dir, sample_audio, valida
 from codec.data.memory import MemoryCrops, bank_bytes, load_bank
 from codec.model import CodecModel
 from codec.spectral import MultiScaleMelDistance
-from codec.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from codec.train.checkpoint import (
+    DECAY_START,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from codec.train.config import ExperimentConfig, save_experiment
 from codec.train.discriminators import (
     Discriminators,
@@ -76,13 +81,23 @@ def init_distributed() -> tuple[int, int, torch.device]:
     return (dist.get_rank() if world > 1 else 0), world, device
 
 
-def lr_factor(step: int, warmup: int, total: int, floor: float, time_used: float = 0.0) -> float:
-    """Linear warm-up to 1 over `warmup` steps, then cosine decay to `floor`, at `total` steps
-    or when `time_used` (the share of a wall-clock budget spent) reaches 1, whichever first."""
+def run_progress(step: int, warmup: int, total: int, time_used: float = 0.0) -> float:
+    """How far past the warm-up a run is, 0 to 1: by steps towards `total`, or by the share of
+    a wall-clock budget spent (`time_used`), whichever is further."""
+    return min(1.0, max((step - warmup) / max(1, total - warmup), time_used))
+
+
+def lr_factor(
+    step: int, warmup: int, total: int, floor: float, time_used: float = 0.0, decay: float = 1.0
+) -> float:
+    """Linear warm-up to 1 over `warmup` steps, held at 1, then a cosine decay to `floor` over
+    the last `decay` share of the run (1: the whole run, a plain cosine; less: warm-up, stable,
+    decay). The run ends at `total` steps or when the wall-clock budget is spent."""
     if step < warmup:
         return (step + 1) / warmup
-    progress = min(1.0, max((step - warmup) / max(1, total - warmup), time_used))
-    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+    progress = run_progress(step, warmup, total, time_used)
+    into_decay = max(0.0, progress - (1 - decay)) / decay
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * into_decay))
 
 
 def now() -> float:
@@ -124,7 +139,12 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer,
             lambda s: lr_factor(
-                s, cfg.train.warmup_steps, cfg.train.max_steps, opt.min_lr_ratio, self.time_used
+                s,
+                cfg.train.warmup_steps,
+                cfg.train.max_steps,
+                opt.min_lr_ratio,
+                self.time_used,
+                opt.decay_fraction,
             ),
         )
         self.mel = MultiScaleMelDistance(cfg.model.sample_rate).to(self.device)
@@ -195,11 +215,26 @@ class Trainer:
 
     def initialise_from(self, path: Path) -> None:
         """Start from the model weights of `path` (a training checkpoint or a `model.ckpt`),
-        with a fresh optimizer, schedule and step count: fine-tuning or a new learning rate."""
+        with a fresh schedule and step count: fine-tuning or a new learning rate. The optimizer
+        is fresh too, unless `train.init_optimizer` carries the checkpoint's AdamW moments (its
+        hyperparameters are this run's): a continuation, such as the next campaign round from
+        the previous one's `DECAY_START`."""
         state = load_checkpoint(path)
         weights = state["model"] if "optimizer" in state else state.get("state_dict")
         if not isinstance(weights, dict):
             raise ValueError(f"{path} holds no model weights")
+        if self.cfg.train.init_optimizer:
+            if "optimizer" not in state:
+                raise ValueError(
+                    f"train.init_optimizer: {path} holds no optimizer state; give a training "
+                    "checkpoint (EXP/checkpoints/*.pt) or leave train.init_optimizer off"
+                )
+            settings = [
+                {k: v for k, v in g.items() if k != "params"} for g in self.optimizer.param_groups
+            ]
+            self.optimizer.load_state_dict(state["optimizer"])
+            for group, own in zip(self.optimizer.param_groups, settings, strict=True):
+                group.update(own)
         target = self.model.state_dict()
         for key in [k for k in weights if k not in target]:  # folded weights of a `model.ckpt`
             stem = key.removesuffix(".weight")
@@ -353,7 +388,7 @@ class Trainer:
             )
         )
 
-    def checkpoint(self) -> None:
+    def checkpoint(self, name: str | None = None) -> None:
         digests = [parameter_digest(self.model)]
         if self.world > 1:
             gathered = [None] * self.world
@@ -361,10 +396,10 @@ class Trainer:
             digests = gathered
         if self.is_main:
             agree = "yes" if len(set(digests)) == 1 else f"NO ({digests})"
-            save_checkpoint(
-                self.out / "checkpoints", self.step, self.state(), self.cfg.train.keep_checkpoints
-            )
-            self.log(f"step {self.step}: checkpoint written; replicas identical: {agree}")
+            directory, keep = self.out / "checkpoints", self.cfg.train.keep_checkpoints
+            save_checkpoint(directory, self.step, self.state(), keep, name)
+            what = name or "checkpoint"
+            self.log(f"step {self.step}: {what} written; replicas identical: {agree}")
 
     def run(self, resume: bool, init_from: Path | None = None) -> Path:
         from tqdm import tqdm
@@ -396,7 +431,11 @@ class Trainer:
         audio_seconds, started = 0.0, now()
         clock = started - self.elapsed  # the budget counts the time of earlier runs too
         batches, stop = self.batches(self.step), self.out_of_time()
+        decay_kept = (self.out / "checkpoints" / DECAY_START).exists()
         while not stop:
+            if not decay_kept and self.decay_begins():
+                self.checkpoint(DECAY_START)  # where a continuation of this run starts
+                decay_kept = True
             logged = (self.step + 1) % cfg.log_every == 0 or self.step + 1 == cfg.max_steps
             self.model.quantizer.report_stats(logged)
             with self.timer("data"):
@@ -429,16 +468,23 @@ class Trainer:
         return self.finish()
 
     def out_of_time(self) -> bool:
-        """Whether the wall-clock budget is spent; every process follows rank 0's clock, so all
-        stop after the same step."""
-        if self.cfg.train.max_minutes <= 0:
-            return False
-        spent = self.time_used >= 1
+        """Whether the wall-clock budget is spent."""
+        return self.cfg.train.max_minutes > 0 and self.rank_zeros(self.time_used >= 1)
+
+    def decay_begins(self) -> bool:
+        """Whether the learning rate's decay (`optim.decay_fraction` < 1) has begun."""
+        cfg, decay = self.cfg.train, self.cfg.optim.decay_fraction
+        progress = run_progress(self.step, cfg.warmup_steps, cfg.max_steps, self.time_used)
+        return decay < 1 and self.rank_zeros(progress >= 1 - decay)
+
+    def rank_zeros(self, flag: bool) -> bool:
+        """Rank 0's `flag`, on every process: decisions on the clock follow one clock, so that
+        all processes stop or save after the same step."""
         if self.world > 1:
-            flag = torch.tensor(float(spent), device=self.device)
-            dist.broadcast(flag, 0)
-            spent = bool(flag)
-        return spent
+            tensor = torch.tensor(float(flag), device=self.device)
+            dist.broadcast(tensor, 0)
+            flag = bool(tensor)
+        return flag
 
     def report_validation(self) -> None:
         values = self.validate()
