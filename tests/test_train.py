@@ -260,6 +260,18 @@ def test_adversarial_training_adds_its_losses(corpus, tmp_path):
     assert members == {"0", "1", "2", "3", "4"}  # 2 periods + the 3 default STFT sizes
     first_stft = state["discriminators"]["members.2.convs.0.parametrizations.weight.original1"]
     assert first_stft.shape[:2] == (8, 2)  # 8 channels from the real and imaginary parts
+    # a continuation (train.init_optimizer) carries the discriminators and their moments too
+    source = tmp_path / "gan" / "checkpoints" / "step00000003.pt"
+    gan = ["--set", "train.losses.adversarial=1.0", "--set", "train.discriminator.periods=[2, 3]"]
+    gan += ["--set", "train.discriminator.stft_channels=8", "--set", "optim.discriminator_lr=0"]
+    gan += ["--init-from", str(source), "--set", "train.init_optimizer=true"]
+    on = train_args(corpus, tmp_path / "on", "--set", "train.max_steps=1", *gan)
+    assert CliRunner().invoke(app, on).exit_code == 0
+    carried = torch.load(tmp_path / "on" / "checkpoints" / "step00000001.pt", weights_only=True)
+    for key, value in state["discriminators"].items():  # a rate of 0 left them as carried
+        torch.testing.assert_close(carried["discriminators"][key], value)
+    counts = {int(v["step"]) for v in carried["disc_optimizer"]["state"].values()}
+    assert counts == {int(v["step"]) + 1 for v in state["disc_optimizer"]["state"].values()}
     # a run that trained without them resumes with them switched on (the campaign's next phase)
     plain = train_args(corpus, tmp_path / "plain", "--set", "train.max_steps=2")
     assert CliRunner().invoke(app, plain).exit_code == 0

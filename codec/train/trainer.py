@@ -100,6 +100,15 @@ def lr_factor(
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * into_decay))
 
 
+def carry_moments(optimizer: torch.optim.Optimizer, saved: dict) -> None:
+    """Load a saved optimizer state's per-parameter moments, keeping `optimizer`'s own
+    hyperparameters (learning rate, betas, weight decay): the run's config decides those."""
+    own = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
+    optimizer.load_state_dict(saved)
+    for group, settings in zip(optimizer.param_groups, own, strict=True):
+        group.update(settings)
+
+
 def now() -> float:
     """Seconds on the clock that time budgets and throughput are measured with (monotonic)."""
     return time.perf_counter()
@@ -216,9 +225,9 @@ class Trainer:
     def initialise_from(self, path: Path) -> None:
         """Start from the model weights of `path` (a training checkpoint or a `model.ckpt`),
         with a fresh schedule and step count: fine-tuning or a new learning rate. The optimizer
-        is fresh too, unless `train.init_optimizer` carries the checkpoint's AdamW moments (its
-        hyperparameters are this run's): a continuation, such as the next campaign round from
-        the previous one's `DECAY_START`."""
+        is fresh too, unless `train.init_optimizer` carries the checkpoint's AdamW moments (and
+        its discriminators, in an adversarial run): a continuation, such as the next campaign
+        round from the previous one's `DECAY_START`."""
         state = load_checkpoint(path)
         weights = state["model"] if "optimizer" in state else state.get("state_dict")
         if not isinstance(weights, dict):
@@ -229,12 +238,10 @@ class Trainer:
                     f"train.init_optimizer: {path} holds no optimizer state; give a training "
                     "checkpoint (EXP/checkpoints/*.pt) or leave train.init_optimizer off"
                 )
-            settings = [
-                {k: v for k, v in g.items() if k != "params"} for g in self.optimizer.param_groups
-            ]
-            self.optimizer.load_state_dict(state["optimizer"])
-            for group, own in zip(self.optimizer.param_groups, settings, strict=True):
-                group.update(own)
+            carry_moments(self.optimizer, state["optimizer"])
+            if self.adversarial and "discriminators" in state:
+                self.disc.load_state_dict(state["discriminators"])
+                carry_moments(self.disc_optimizer, state["disc_optimizer"])
         target = self.model.state_dict()
         for key in [k for k in weights if k not in target]:  # folded weights of a `model.ckpt`
             stem = key.removesuffix(".weight")
@@ -431,7 +438,7 @@ class Trainer:
         audio_seconds, started = 0.0, now()
         clock = started - self.elapsed  # the budget counts the time of earlier runs too
         batches, stop = self.batches(self.step), self.out_of_time()
-        decay_kept = (self.out / "checkpoints" / DECAY_START).exists()
+        decay_kept = self.rank_zeros((self.out / "checkpoints" / DECAY_START).exists())
         while not stop:
             if not decay_kept and self.decay_begins():
                 self.checkpoint(DECAY_START)  # where a continuation of this run starts
