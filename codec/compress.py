@@ -327,9 +327,9 @@ def read_codes(
 
 def zoo_name(header: TokenHeader, name: str) -> str:
     """The zoo model that token file `name` names; TokenFileError if the zoo lacks it."""
-    from codec.zoo import MODELS, resolve
+    from codec.zoo import ARCHIVED, MODELS, resolve
 
-    if resolve(header.model) not in MODELS:
+    if resolve(header.model) not in MODELS | ARCHIVED:
         raise TokenFileError(
             f"{name} was made with model {header.model!r}, which is not in the model zoo: "
             "pass --model with that checkpoint"

@@ -14,16 +14,20 @@ if TYPE_CHECKING:
     from codec.runtime import OnnxCodec
 
 MODEL_DIR = Path(__file__).parent / "models"
+PACKAGE_LIMIT_MB = 30.0  # the models under codec/models/, in all
 
 # name -> checkpoint file under codec/models/; aliases map to a versioned name. A new version
 # gets a new name; token files record the versioned name, so they decode after `default` moves.
 # docs/models.md describes each model (data, training, quality).
 MODELS: dict[str, str] = {
-    "speech16k-mini-v1": "speech16k-mini-v1.ckpt",
     "speech16k-mini-v2": "speech16k-mini-v2.ckpt",
     "speech16k-frame-v3": "speech16k-frame-v3.ckpt",
 }
 ALIASES: dict[str, str] = {"default": "speech16k-frame-v3"}
+# Older versions that no longer fit the package, name -> checkpoint file in the archive package
+# (tools/models-archive), where their token files find them.
+ARCHIVED: dict[str, str] = {"speech16k-mini-v1": "speech16k-mini-v1.ckpt"}
+ARCHIVE_HINT = "pip install tools/models-archive (from the codec repository; `make install` does)"
 
 
 def resolve(name: str) -> str:
@@ -55,11 +59,25 @@ def checkpoint_file(name_or_path: str | Path) -> Path:
     name = resolve(str(name_or_path))
     if name in MODELS:
         return MODEL_DIR / MODELS[name]
+    if name in ARCHIVED:
+        return archive_dir(name) / ARCHIVED[name]
     known = ", ".join(sorted(MODELS) + sorted(ALIASES)) or "none shipped yet"
     raise FileNotFoundError(
         f"no model file or zoo model named {str(name_or_path)!r} (zoo: {known}); "
         "give the path of a checkpoint written by CodecModel.save"
     )
+
+
+def archive_dir(name: str) -> Path:
+    """Where the archived models' checkpoints lie: the installed archive package."""
+    try:
+        import codec_models_archive
+    except ImportError:
+        raise FileNotFoundError(
+            f"model {name!r} no longer ships inside the codec package (it keeps its models under "
+            f"{PACKAGE_LIMIT_MB:g} MB) but in the models archive: {ARCHIVE_HINT}"
+        ) from None
+    return codec_models_archive.MODEL_DIR
 
 
 def onnx_cache() -> Path:

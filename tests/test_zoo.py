@@ -1,16 +1,19 @@
 """The shipped default model: registered, loaded by name, used by the command with no flags."""
 
 import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 from helpers import CODEC, DATA
+from typer.testing import CliRunner
 
 import codec
 from codec.audio import load_audio
+from codec.cli.app import app
 from codec.eval.metrics import mel_distance
-from codec.zoo import ALIASES, MODEL_DIR, MODELS, resolve
+from codec.zoo import ALIASES, ARCHIVED, MODEL_DIR, MODELS, PACKAGE_LIMIT_MB, resolve
 
 
 def test_default_names_a_shipped_versioned_model_within_the_size_limit():
@@ -20,6 +23,9 @@ def test_default_names_a_shipped_versioned_model_within_the_size_limit():
         assert target in MODELS, f"alias {alias} points at a missing model"
     for file in MODELS.values():
         assert (MODEL_DIR / file).stat().st_size <= 20e6
+    packaged = list(MODEL_DIR.glob("*.ckpt"))
+    assert {file.name for file in packaged} == set(MODELS.values())  # no stray weights either
+    assert sum(file.stat().st_size for file in packaged) <= PACKAGE_LIMIT_MB * 1e6
     model = codec.load_model("default")
     assert model.name == name and model.sample_rate == 16000
     # at least about 1.5, 3 and 6 kbps through residual stages, 20 ms frames
@@ -29,7 +35,7 @@ def test_default_names_a_shipped_versioned_model_within_the_size_limit():
         assert min(abs(r - kbps) for r in rates) < 0.05 * kbps
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", sorted(MODELS | ARCHIVED))
 def test_shipped_weights_are_trained(name):
     """Each model's reconstruction of held-out speech is far better than its network untrained."""
     model = codec.load_model(name)
@@ -56,7 +62,7 @@ def test_encode_and_decode_need_no_flags(tmp_path):
     assert rate == original_rate and decoded.shape == original.shape
     listed = subprocess.run([CODEC, "models"], check=True, capture_output=True, text=True).stdout
     assert f"{resolve('default')} (alias: default)" in listed
-    assert "speech16k-mini-v1: seanet backbone, 20 ms latency, 12 stages" in listed
+    assert "speech16k-mini-v2: seanet backbone, 20 ms latency, 12 stages" in listed
 
 
 def test_token_files_of_an_older_version_decode_with_that_version(tmp_path):
@@ -79,3 +85,21 @@ def test_token_files_of_an_older_version_decode_with_that_version(tmp_path):
     expected = expected[0, 0, : old.shape[1]].numpy()
     assert np.abs(old[0] - expected).max() < 1e-3  # decoded by the older model itself
     assert np.abs(old[0] - new[0]).max() > 1e-2  # not by the default one
+
+
+@pytest.mark.parametrize("name", sorted(ARCHIVED))
+def test_an_archived_model_decodes_its_files_where_the_archive_is_installed(
+    name, tmp_path, monkeypatch
+):
+    runner, tokens = CliRunner(), tmp_path / "old.tok"
+    encoded = runner.invoke(
+        app, ["encode", str(DATA / "speech_fr.flac"), "-o", str(tokens), "-m", name]
+    )
+    assert encoded.exit_code == 0, encoded.output
+    decoded = runner.invoke(app, ["decode", str(tokens), "-o", str(tmp_path / "old.wav")])
+    assert decoded.exit_code == 0, decoded.output
+    assert f"{name} (archived): " in runner.invoke(app, ["models"]).output
+    monkeypatch.setitem(sys.modules, "codec_models_archive", None)  # the archive not installed
+    refused = runner.invoke(app, ["decode", str(tokens), "-o", str(tmp_path / "again.wav")])
+    assert refused.exit_code == 1 and "pip install tools/models-archive" in refused.output
+    assert f"{name} (archived): not installed" in runner.invoke(app, ["models"]).output

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Usage: tools/install.sh
 # Creates .venv (idempotent), installs torch==${TORCH_VERSION:-2.13.0} first, then codec in
-# editable mode with the dev, recipes and metrics extras. A second run only checks and returns quickly.
+# editable mode with the dev, recipes and metrics extras, and the archive of older zoo models
+# (tools/models-archive). A second run only checks and returns quickly.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -10,8 +11,9 @@ torch_version="${TORCH_VERSION:-2.13.0}"
 python="${PYTHON:-python3}"
 stamp="$venv/.codec-installed"
 
-# The stamp records what was installed; it is stale once pyproject.toml changes.
-want="torch=$torch_version $(sha256sum "$root/pyproject.toml" | cut -c1-16)"
+# The stamp records what was installed; it is stale once either pyproject.toml changes.
+archive="$root/tools/models-archive"
+want="torch=$torch_version $(cat "$root/pyproject.toml" "$archive/pyproject.toml" | sha256sum | cut -c1-16)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
@@ -22,7 +24,7 @@ pip=("$venv/bin/python" -m pip install --disable-pip-version-check -q)
 # torch first, pinned: a later unpinned requirement would otherwise pull a multi-GB CUDA build.
 "$venv/bin/python" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$torch_version')" 2>/dev/null \
   || "${pip[@]}" "torch==$torch_version"
-"${pip[@]}" -e "$root[dev,recipes,metrics]"
+"${pip[@]}" -e "$root[dev,recipes,metrics]" -e "$archive"
 # librosa compiles its numba kernels on first use and caches them beside its sources. Processes
 # that compile at the same time (test workers, recipe jobs) can leave a cache that crashes every
 # later pYIN call, so start from an empty cache and compile the kernels we use here, serially.

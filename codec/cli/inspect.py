@@ -96,19 +96,28 @@ def dump(
 
 @app.command()
 def models() -> None:
-    """List the models shipped in the zoo, with their aliases, backbone, latency and bitrates.
+    """List the models shipped in the zoo, with their aliases, backbone, latency and bitrates,
+    and the archived older versions (installed or not).
 
     Example: codec models
     """
-    from codec.zoo import ALIASES, MODELS, load_model
+    from codec.zoo import ALIASES, ARCHIVE_HINT, ARCHIVED, MODELS, load_model
 
     if not MODELS:
         typer.echo("no models are shipped yet; pass --model with a checkpoint file")
         return
-    for name in sorted(MODELS):
-        model = load_model(name)
+    for name in sorted(MODELS) + sorted(ARCHIVED):
+        try:
+            model = load_model(name)
+        except FileNotFoundError:
+            if name not in ARCHIVED:
+                raise
+            typer.echo(f"{name} (archived): not installed; {ARCHIVE_HINT}")
+            continue
         aliases = [alias for alias, target in ALIASES.items() if target == name]
+        notes = [f"alias: {', '.join(aliases)}"] if aliases else []
+        notes += ["archived"] if name in ARCHIVED else []
         rates = ", ".join(f"{model.bitrate(n) / 1000:.2f}" for n in range(1, model.num_stages + 1))
-        alias_text = f" (alias: {', '.join(aliases)})" if aliases else ""
+        note_text = f" ({'; '.join(notes)})" if notes else ""
         design = f"{model.config.backbone} backbone, {model.latency_ms:g} ms latency"
-        typer.echo(f"{name}{alias_text}: {design}, {model.num_stages} stages, kbps {rates}")
+        typer.echo(f"{name}{note_text}: {design}, {model.num_stages} stages, kbps {rates}")
