@@ -62,7 +62,7 @@ def checkpoint_file(name_or_path: str | Path) -> Path:
         return MODEL_DIR / MODELS[name]
     if name in ARCHIVED:
         return archive_dir(name) / ARCHIVED[name]
-    known = ", ".join(sorted(MODELS) + sorted(ALIASES)) or "none shipped yet"
+    known = ", ".join(sorted(MODELS) + sorted(ALIASES) + sorted(ARCHIVED)) or "none shipped yet"
     raise FileNotFoundError(
         f"no model file or zoo model named {str(name_or_path)!r} (zoo: {known}); "
         "give the path of a checkpoint written by CodecModel.save"
