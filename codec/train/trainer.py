@@ -438,7 +438,9 @@ class Trainer:
         audio_seconds, started = 0.0, now()
         clock = started - self.elapsed  # the budget counts the time of earlier runs too
         batches, stop = self.batches(self.step), self.out_of_time()
-        decay_kept = self.rank_zeros((self.out / "checkpoints" / DECAY_START).exists())
+        decay_kept = self.cfg.optim.decay_fraction >= 1 or self.rank_zeros(
+            (self.out / "checkpoints" / DECAY_START).exists()
+        )  # a whole-run cosine has no stable part to continue from
         while not stop:
             if not decay_kept and self.decay_begins():
                 self.checkpoint(DECAY_START)  # where a continuation of this run starts
@@ -479,10 +481,11 @@ class Trainer:
         return self.cfg.train.max_minutes > 0 and self.rank_zeros(self.time_used >= 1)
 
     def decay_begins(self) -> bool:
-        """Whether the learning rate's decay (`optim.decay_fraction` < 1) has begun."""
+        """Whether the learning rate's decay (the last `optim.decay_fraction` of the run) has
+        begun."""
         cfg, decay = self.cfg.train, self.cfg.optim.decay_fraction
         progress = run_progress(self.step, cfg.warmup_steps, cfg.max_steps, self.time_used)
-        return decay < 1 and self.rank_zeros(progress >= 1 - decay)
+        return self.rank_zeros(progress >= 1 - decay)
 
     def rank_zeros(self, flag: bool) -> bool:
         """Rank 0's `flag`, on every process: decisions on the clock follow one clock, so that
