@@ -1,9 +1,12 @@
 """`tools/campaign.py`: rounds that resume from the newest weights, here or on a fresh machine."""
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -64,12 +67,15 @@ def test_rounds_resume_from_local_weights_then_from_the_committed_ones(tmp_path,
     assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float16}
     assert committed.config.backbone == "frame" and committed.entropy is not None
 
-    second = round_of(work, state, corpus)  # the same machine: round 1's own model
-    assert second["init"] == str(work.absolute() / "exp" / "campaign" / "round1" / "model.ckpt")
+    second = round_of(work, state, corpus)  # the same machine: round 1's last state, moments too
+    checkpoints = work.absolute() / "exp" / "campaign" / "round1" / "checkpoints"
+    assert Path(second["init"]).parent == checkpoints and second["init"].endswith(".pt")
+    assert "train.init_optimizer=true" in second["set"]
 
     shutil.rmtree(work / "exp")  # a fresh machine: only the repository's state is left
     third = round_of(work, state, corpus)
     assert third["round"] == 3 and third["init"] == str(state / "latest.ckpt")
+    assert "train.init_optimizer=true" not in third["set"]  # weights only: fresh moments
     log = json.loads((state / "rounds.json").read_text())
     assert [entry["round"] for entry in log] == [1, 2, 3]
     table = campaign("report", "--state", state, cwd=work).splitlines()
@@ -95,7 +101,9 @@ def test_the_next_round_continues_from_where_the_last_one_began_to_decay(tmp_pat
     assert resumed["step"] < adam_steps.pop()  # its moments came from round 1
 
 
-def test_a_round_that_dies_is_reported_not_waited_for(tmp_path, corpus):
+def test_a_round_that_dies_is_reported_not_waited_for_and_the_next_start_runs_it_again(
+    tmp_path, corpus
+):
     state = tmp_path / "state"
     bad = ["--config", "tiny-frame", "--minutes", "1", "--set=train.no_such_key=1"]
     campaign("start", "--data", corpus, "--state", state, *bad, cwd=tmp_path)
@@ -105,6 +113,40 @@ def test_a_round_that_dies_is_reported_not_waited_for(tmp_path, corpus):
     )  # fmt: skip
     assert done.returncode != 0 and "stopped without a model" in done.stderr
     assert "no_such_key" in done.stderr
+    entry = round_of(tmp_path, state, corpus)  # it never began: started again as asked now
+    assert entry["round"] == 1 and entry["steps"] > 0 and "train.no_such_key=1" not in entry["set"]
+
+
+def test_a_round_cut_off_is_continued_from_its_newest_checkpoint(tmp_path, corpus):
+    """The machine stopped under a round: the next `start` resumes it, with its own settings,
+    for the minutes given; a round still training is left alone."""
+    state = tmp_path / "state"
+    steps = ["--minutes", "10", "--set=train.checkpoint_every=1", "--set=train.warmup_steps=1"]
+    campaign("start", "--data", corpus, "--state", state, *TINY, *steps, cwd=tmp_path)
+    exp = tmp_path / "exp" / "campaign" / "round1"
+    pid = json.loads(exp.with_suffix(".json").read_text())["pid"]
+    deadline = time.monotonic() + 120
+    while len(list((exp / "checkpoints").glob("step*.pt"))) < 2:
+        assert time.monotonic() < deadline, exp.with_suffix(".out").read_text()[-2000:]
+        time.sleep(0.2)
+    again = subprocess.run(
+        [sys.executable, str(CAMPAIGN), "start", "--data", corpus, "--state", state],
+        cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert again.returncode != 0 and "finish it first" in again.stderr
+    os.killpg(pid, signal.SIGKILL)
+    while load_script(CAMPAIGN)._running(pid):
+        time.sleep(0.1)
+    cut = torch.load(sorted((exp / "checkpoints").glob("step*.pt"))[-1], weights_only=True)
+    resumed = campaign("start", "--data", corpus, "--state", state, "--minutes", "0.02",
+                       "--threads", "2", cwd=tmp_path)  # fmt: skip
+    assert "cut off after" in resumed
+    campaign("finish", "--dev", corpus / "dev", "--state", state, cwd=tmp_path)
+    entry = json.loads((state / "rounds.json").read_text())[-1]
+    assert entry["round"] == 1 and entry["threads"] == 1  # its own settings, not this start's
+    assert entry["steps"] > cut["step"]
+    log = (exp / "log" / "train.log").read_text()
+    assert f"resumed from step{cut['step']:08d}.pt" in log
 
 
 def test_a_round_runs_at_the_lowest_priority_in_its_own_session_too():

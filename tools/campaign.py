@@ -15,11 +15,12 @@ egs/mini/conf/v3.yaml with a wall-clock budget: warm-up, a stable learning rate,
 the round's last fifth (optim.decay_fraction), so no round needs to know how many follow. Round
 N + 1 continues round N from where its decay began (weights and AdamW moments, kept in round N's
 experiment directory) when that is on this machine: round N's decay was a branch, for scoring and
-shipping. Else it starts from the newest round's model with a fresh AdamW warmed up again, from
-the campaign's committed weights on a fresh machine (egs/mini/campaign/latest.ckpt, fp16: only
-the repository is needed), or from scratch. It runs in the background at the lowest priority
-(nice 19, its session's scheduling group too: see `lowest_priority`), on the OMP threads given,
-and `start` returns at once.
+shipping. Else it starts from the newest round's last checkpoint (its moments too), from the
+campaign's committed weights on a fresh machine (egs/mini/campaign/latest.ckpt, fp16: only the
+repository is needed) with a fresh AdamW warmed up again, or from scratch. It runs in the
+background at the lowest priority (nice 19, its session's scheduling group too: see
+`lowest_priority`), on the OMP threads given, and `start` returns at once. A round cut off before
+its end (its machine stopped) is continued by the next `start` from its newest checkpoint.
 
 `finish` waits for the round's model, scores it on dev (and, with --held-out, on held-out speech)
 at 3, 6 and 12 stages, appends the round to the log (egs/mini/campaign/rounds.json: start
@@ -69,18 +70,19 @@ def write_log(state: Path, rounds: list[dict]) -> None:
 
 
 def start_weights(state: Path, rounds: list[dict]) -> tuple[Path | None, bool]:
-    """Where the next round starts, and whether it carries the optimizer's moments: the newest
-    round's state where its learning rate began to decay (continued from there, that round's
-    decay was a branch for scoring and shipping), else its model, if its directory is on this
-    machine; else the committed weights; else None (from scratch)."""
-    from codec.train.checkpoint import DECAY_START
+    """Where the next round starts, and whether it carries the optimizer's moments. On the
+    machine of the newest round: its state where its learning rate began to decay (that round's
+    decay was a branch for scoring and shipping), else its last training checkpoint (the end of
+    its decay; its moments spare the next warm-up a cold start). Elsewhere the committed weights,
+    with fresh moments; else None (from scratch)."""
+    from codec.train.checkpoint import DECAY_START, latest_checkpoint
 
     if rounds:
-        exp = Path(rounds[-1]["exp"])
-        if (exp / "checkpoints" / DECAY_START).is_file():
-            return exp / "checkpoints" / DECAY_START, True
-        if (exp / "model.ckpt").is_file():
-            return exp / "model.ckpt", False
+        checkpoints = Path(rounds[-1]["exp"]) / "checkpoints"
+        if (checkpoints / DECAY_START).is_file():
+            return checkpoints / DECAY_START, True
+        if checkpoints.is_dir() and (last := latest_checkpoint(checkpoints)) is not None:
+            return last, True
     weights = state / "latest.ckpt"
     return (weights, False) if weights.is_file() else (None, False)
 
@@ -100,38 +102,54 @@ def start(args: argparse.Namespace) -> None:
     rounds = read_log(args.state)
     number = len(rounds) + 1
     exp = (args.exp / f"round{number}").absolute()
-    if exp.with_suffix(".json").exists():
-        raise SystemExit(f"round {number} was started ({exp}): finish it first")
-    init, carry = start_weights(args.state, rounds)
-    sets = [*args.set, "train.init_optimizer=true"] if carry else args.set
+    pending = exp.with_suffix(".json")
+    if pending.exists() and (exp / "config.yaml").is_file():
+        entry, command = cut_off_round(exp, json.loads(pending.read_text()), args.minutes)
+    else:  # a new round, or one that stopped before its training began (a bad --set, say)
+        init, carry = start_weights(args.state, rounds)
+        sets = [*args.set, "train.init_optimizer=true"] if carry else args.set
+        entry = {"round": number, "exp": str(exp), "init": init and str(init)}
+        entry |= {"threads": args.threads, "config": Path(args.config).name, "set": sets}
+        command = ["-c", str(args.config), *(["--overwrite"] if pending.exists() else [])]
+        command += [item for pair in sets for item in ("--set", pair)]
+        command += ["--set", f"train.max_minutes={args.minutes}"]
+        print(f"round {number}: {args.minutes:g} minutes on {args.threads} thread(s) from "
+              f"{init or 'scratch'}")  # fmt: skip
     command = [
-        sys.executable, "-m", "codec", "train", "-c", str(args.config),
+        sys.executable, "-m", "codec", "train", *command, "-o", str(exp),
         "--train-data", str(args.data / "train"), "--valid-data", str(args.data / "dev"),
-        "-o", str(exp), "--set", f"train.max_minutes={args.minutes}",
     ]  # fmt: skip
-    command += [item for pair in sets for item in ("--set", pair)]
-    if init is not None:
-        command += ["--init-from", str(init)]
+    if entry["init"] is not None:
+        command += ["--init-from", entry["init"]]
     exp.parent.mkdir(parents=True, exist_ok=True)
-    env = os.environ | {"OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
-    with open(exp.with_suffix(".out"), "w") as out:
+    threads = str(entry["threads"])
+    env = os.environ | {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    with open(exp.with_suffix(".out"), "a") as out:
         process = subprocess.Popen(
             command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
             preexec_fn=lowest_priority,
         )  # fmt: skip
-    pending = {
-        "round": number,
-        "exp": str(exp),
-        "init": init and str(init),
-        "threads": args.threads,
-        "config": Path(args.config).name,
-        "set": sets,
-        "pid": process.pid,
-    }
-    exp.with_suffix(".json").write_text(json.dumps(pending) + "\n")
-    source = init or "scratch"
-    print(f"round {number}: {args.minutes:g} minutes on {args.threads} thread(s) from {source}")
+    pending.write_text(json.dumps(entry | {"pid": process.pid}) + "\n")
     print(f"output: {exp.with_suffix('.out')}; then: python tools/campaign.py finish --dev ...")
+
+
+def cut_off_round(exp: Path, entry: dict, minutes: float) -> tuple[dict, list[str]]:
+    """A round started earlier: if it was cut off before its end (its machine stopped, or the
+    session that ran it), its `codec train` arguments to continue it with its own settings
+    (config.yaml) from its newest checkpoint for `minutes` more, or to run it again from its
+    start weights when it saved none."""
+    from codec.train.checkpoint import latest_checkpoint, load_checkpoint
+
+    if _running(entry["pid"]) or (exp / "model.ckpt").is_file():
+        raise SystemExit(f"round {entry['round']} was started ({exp}): finish it first")
+    command = ["-c", str(exp / "config.yaml")]
+    if (last := latest_checkpoint(exp / "checkpoints")) is None:
+        print(f"round {entry['round']} was cut off before its first checkpoint: run again")
+        return entry, [*command, "--overwrite", "--set", f"train.max_minutes={minutes}"]
+    done = load_checkpoint(last)["elapsed"] / 60
+    print(f"round {entry['round']} was cut off after {done:.0f} minutes: continued from "
+          f"{last.name} for {minutes:g} minutes more on {entry['threads']} thread(s)")  # fmt: skip
+    return entry, [*command, "--resume", "--set", f"train.max_minutes={done + minutes}"]
 
 
 def finish(args: argparse.Namespace) -> None:
