@@ -39,6 +39,7 @@ from codec.train.discriminators import (
     generator_loss,
     split_batch,
 )
+from codec.train.losses import multi_resolution_stft_loss
 from codec.train.timing import PhaseTimer
 
 OWNED = (
@@ -157,9 +158,7 @@ class Trainer:
             ),
         )
         self.mel = MultiScaleMelDistance(cfg.model.sample_rate).to(self.device)
-        import auraloss
-
-        self.stft = auraloss.freq.MultiResolutionSTFTLoss().to(self.device)
+        self.stft = multi_resolution_stft_loss().to(self.device)
         self.adversarial = cfg.train.losses.adversarial > 0
         if self.adversarial:
             d = cfg.train.discriminator
