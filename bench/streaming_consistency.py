@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 import codec
+from codec import zoo
 from codec.audio import find_files, load_audio
 
 DEFAULT_AUDIO = Path(__file__).parents[1] / "tests" / "data" / "speech_en.flac"
@@ -38,7 +39,8 @@ def chunk_sizes(total: int, rng: np.random.Generator, max_chunk: int) -> list[in
 
 
 def load(model_arg: str) -> codec.CodecModel:
-    if Path(model_arg).is_file():
+    """A checkpoint or a zoo model; else a preset, untrained (seed 0)."""
+    if Path(model_arg).is_file() or zoo.resolve(model_arg) in zoo.MODELS | zoo.ARCHIVED:
         return codec.load_model(model_arg)
     torch.manual_seed(0)
     return codec.build_model(model_arg).eval()
@@ -47,7 +49,9 @@ def load(model_arg: str) -> codec.CodecModel:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("audio", nargs="*", type=Path, default=[DEFAULT_AUDIO])
-    parser.add_argument("--model", default="speech16k", help="preset (untrained) or checkpoint")
+    parser.add_argument(
+        "--model", default="default", help="zoo name, checkpoint, or preset (untrained)"
+    )
     parser.add_argument("--chunkings", type=int, default=3)
     parser.add_argument("--max-chunk", type=int, default=4000)
     parser.add_argument("--limit", type=int, default=50, help="at most this many files")
@@ -64,13 +68,16 @@ def main() -> None:
             x = torch.from_numpy(wav[:1, : wav.shape[1] // model.hop_length * model.hop_length])[
                 None
             ]
-            codes = model.encode(x)
-            audio = model.decode(codes)
+            codes = model.encode(x)  # offline: the end padded by the model's delay
+            audio = model.decode(codes)  # offline: the first `delay` samples dropped
+            flushed = torch.nn.functional.pad(
+                x, (0, codes.shape[-1] * model.hop_length - x.shape[-1])
+            )
             for _ in range(args.chunkings):
                 with model.streaming(batch_size=1):
                     parts, start = [], 0
-                    for size in chunk_sizes(x.shape[-1], rng, args.max_chunk):
-                        parts.append(model.encode(x[..., start : start + size]))
+                    for size in chunk_sizes(flushed.shape[-1], rng, args.max_chunk):
+                        parts.append(model.encode(flushed[..., start : start + size]))
                         start += size
                     streamed_codes = torch.cat(parts, dim=-1)
                 with model.streaming(batch_size=1):
@@ -79,7 +86,8 @@ def main() -> None:
                     )
                 differing += int((streamed_codes != codes).sum())
                 total += codes.numel()
-                worst_audio = max(worst_audio, float((streamed_audio - audio).abs().max()))
+                late = streamed_audio[..., model.delay :]  # a stream's audio comes `delay` late
+                worst_audio = max(worst_audio, float((late - audio).abs().max()))
     seconds = total / args.chunkings / model.num_stages / model.frame_rate
     print(f"{len(files)} files, {seconds:.0f} s of audio, {args.chunkings} random chunkings each")
     print(f"differing codes: {differing} of {total} ({100 * differing / max(total, 1):.4f}%)")
