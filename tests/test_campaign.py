@@ -135,7 +135,8 @@ def test_a_round_cut_off_is_continued_from_its_newest_checkpoint(tmp_path, corpu
     )  # fmt: skip
     assert again.returncode != 0 and "finish it first" in again.stderr
     os.killpg(pid, signal.SIGKILL)
-    while load_script(CAMPAIGN)._running(pid):
+    running = load_script(CAMPAIGN)._running
+    while running(pid):
         time.sleep(0.1)
     cut = torch.load(sorted((exp / "checkpoints").glob("step*.pt"))[-1], weights_only=True)
     resumed = campaign("start", "--data", corpus, "--state", state, "--minutes", "0.02",
