@@ -1,8 +1,10 @@
 """Audio files <-> token files through a model: the library API behind `codec encode/decode`.
 
 Both directions stream: audio is read in fixed blocks, resampled chunk by chunk, and coded in
-fixed one-second chunks through the model's streaming path, so memory stays bounded for long
-files and the tokens depend only on the file's content, never on how it was read.
+fixed one-second chunks through the model's streaming path, so the audio held in memory stays
+bounded for long files and the tokens depend only on the file's content, never on how it was
+read. An encode that may entropy-code holds its token file (a few percent of the audio's size)
+until the end, when it knows which format is smaller.
 
 The model is a torch `CodecModel` or an exported `codec.runtime.OnnxCodec` (no torch needed):
 both give the same token files.
@@ -10,6 +12,7 @@ both give the same token files.
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -138,30 +141,20 @@ class EncodeResult:
         return self.num_samples / self.header.original_sample_rate
 
 
-def encode_file(
-    model: Model,
+def _header(
+    model: TorchCoder | OnnxCodec,
     model_name: str,
-    source: AudioSource,
-    target: BinaryIO,
-    n_stages: int | None = None,
-    name: str | None = None,
-    progress: Progress | None = None,
-    fixed_rate: bool = False,
-) -> EncodeResult:
-    """Encode an audio file (path or binary stream) into a token file written to `target`:
-    entropy-coded (format version 3) when the model has entropy tables and not `fixed_rate`,
-    else fixed-rate (version 2). The codes are the same either way. `progress(seconds)` is told
-    of each block of audio read."""
-    reader = AudioReader(source, name)
-    model = as_coder(model)
-    n = model.num_stages if n_stages is None else n_stages
-    sizes = model.codebook_sizes[:n]
-    entropy = None if fixed_rate else model.entropy
+    n_stages: int,
+    reader: AudioReader,
+    entropy: EntropyModel | None,
+) -> TokenHeader:
+    """The header of a fixed-rate file (`entropy` None) or of one coded with `entropy`."""
+    sizes = model.codebook_sizes[:n_stages]
     packet_frames = frames_per_packet(sizes, reader.channels, model.frame_rate)
     if entropy is not None:
-        while entropy.max_payload(packet_frames, reader.channels, n) > MAX_PAYLOAD:
+        while entropy.max_payload(packet_frames, reader.channels, n_stages) > MAX_PAYLOAD:
             packet_frames -= 1
-    header = TokenHeader(
+    return TokenHeader(
         model=model_name,
         model_hash=model.model_hash,
         sample_rate=model.sample_rate,
@@ -173,7 +166,32 @@ def encode_file(
         entropy_hash=None if entropy is None else entropy.hash,
         entropy_scheme=0 if entropy is None else SCHEME,
     )
-    writer = TokenWriter(target, header, entropy)
+
+
+def encode_file(
+    model: Model,
+    model_name: str,
+    source: AudioSource,
+    target: BinaryIO,
+    n_stages: int | None = None,
+    name: str | None = None,
+    progress: Progress | None = None,
+    fixed_rate: bool = False,
+) -> EncodeResult:
+    """Encode an audio file (path or binary stream) into a token file written to `target`.
+
+    With `fixed_rate`, or a model without entropy tables, the file is fixed-rate (format
+    version 2) and streams to `target` as it is coded. Otherwise both formats are coded in
+    memory and the smaller is written: entropy-coded (version 3) when the tables save more than
+    its extra framing costs, which depends on the model, the stages and the audio. The codes are
+    the same either way. `progress(seconds)` is told of each block of audio read."""
+    reader = AudioReader(source, name)
+    model = as_coder(model)
+    n = model.num_stages if n_stages is None else n_stages
+    tables = [None] if fixed_rate or model.entropy is None else [None, model.entropy]
+    headers = [_header(model, model_name, n, reader, entropy) for entropy in tables]
+    outputs = [target] if len(tables) == 1 else [io.BytesIO() for _ in tables]
+    writers = [TokenWriter(*args) for args in zip(outputs, headers, tables, strict=True)]
     resample = StreamResampler(reader.sample_rate, model.sample_rate, reader.channels)
     chunks = _FixedChunks(FILE_CHUNK_FRAMES * model.hop_length)
     num_samples = frames = 0
@@ -181,7 +199,8 @@ def encode_file(
     def code(chunk: np.ndarray) -> None:
         nonlocal frames
         codes = stream.encode(chunk, n)
-        writer.write(codes)
+        for writer in writers:
+            writer.write(codes)
         frames += codes.shape[2]
 
     with model.streaming(batch_size=reader.channels) as stream:
@@ -197,7 +216,14 @@ def encode_file(
         code(
             np.pad(tail, ((0, 0), (0, flush_length(tail.shape[1], model.delay, model.hop_length))))
         )
-    writer.close(num_samples)
+    for writer in writers:
+        writer.close(num_samples)
+    header = headers[0]
+    if len(outputs) > 1:  # fixed-rate on a tie: it decodes faster
+        sizes = [output.getbuffer().nbytes for output in outputs]
+        chosen = sizes.index(min(sizes))
+        target.write(outputs[chosen].getvalue())
+        header = headers[chosen]
     return EncodeResult(header, num_samples, frames)
 
 

@@ -197,8 +197,9 @@ def encode(
         bool,
         typer.Option(
             "--fixed-rate",
-            help="Write format version 2: every second costs the nominal bitrate. By default "
-            "the codes are entropy-coded (version 3, same codes, fewer bytes).",
+            help="Always write format version 2 (fixed-rate): every second costs the nominal "
+            "bitrate. By default each file is coded both ways and the smaller is written: "
+            "entropy-coded (version 3) or fixed-rate; same codes, same audio.",
         ),
     ] = False,
     model: ModelOption = None,
@@ -211,8 +212,9 @@ def encode(
 
     Without -o, x.wav becomes x.tok beside it. Directories are searched recursively and their
     relative paths kept under -o DIR. Existing outputs are kept unless --force is given.
-    --bitrate and --stages set the nominal bitrate; entropy coding then makes the files
-    smaller still (`codec info` prints both), with the same codes and the same decoded audio.
+    --bitrate and --stages set the nominal bitrate; each file is then written entropy-coded
+    when the model's tables make it smaller than fixed-rate (`codec info` prints the format
+    and both bitrates), with the same codes and the same decoded audio.
 
     Example: codec encode speech.wav --bitrate 3 -o speech.tok
     """
