@@ -3,13 +3,16 @@
 stage under the model's tables. Figures, not a test.
 
 Usage: python bench/entropy_coding.py DATA_DIR [--model default] [--stages 3,6,12]
+                                     [--fit TRAIN_DIR --fit-every 4]
 
 DATA_DIR is a Kaldi data directory of held-out speech (not the tables' training data). Three
 settings: one file per utterance; one long recording made of the utterances in order with
 pauses of 0.3-1.5 s of white noise at --pause-db dBFS between them; and the codes alone (the
 payload's bits, what a long file tends to). Codes come from `encode_file` (the command's path)
 at all stages; files with fewer stages hold their first stages, which are the codes an encode
-with that many stages gives.
+with that many stages gives. With --fit, the model's tables are first fitted again on the codes
+of every --fit-every-th utterance of TRAIN_DIR (as `codec compile` would fit them), to see what
+a refit would give; the model's file is not changed.
 """
 
 from __future__ import annotations
@@ -64,8 +67,16 @@ def main() -> None:
     parser.add_argument("--model", default="default")
     parser.add_argument("--stages", default="3,6,12")
     parser.add_argument("--pause-db", type=float, default=-55.0)
+    parser.add_argument("--fit", help="Kaldi data directory to fit the tables on first")
+    parser.add_argument("--fit-every", type=int, default=1, help="with --fit: every n-th utterance")
     args = parser.parse_args()
     model, label = codec.load_model(args.model), model_label(args.model)
+    if args.fit:
+        utterances = read_data_dir(args.fit)[:: args.fit_every]
+        mono = (load_utterance(u, model.sample_rate).mean(0).astype(np.float32) for u in utterances)
+        wavs = (torch.from_numpy(wav)[None, None] for wav in mono)
+        with torch.inference_mode():
+            print(f"tables fitted on {len(utterances)} utterances: {model.fit_entropy(wavs).hash}")
     if model.entropy is None:
         raise SystemExit(f"{args.model} has no entropy tables: `codec compile` fits them")
     stages = [int(n) for n in args.stages.split(",")]

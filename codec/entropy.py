@@ -32,6 +32,8 @@ STATE_LOW = 1 << 32  # the state stays in [STATE_LOW, STATE_LOW << WORD_BITS)
 RENORM_SHIFT = 32 + WORD_BITS - PRECISION
 SCHEME = 1  # the context layout above; a file records it, a new layout gets a new number
 MAX_CONTEXT_RADIX = 16  # larger digits (VQ/VP codes) are coded without time/stage context
+HELD_OUT_EVERY = 5  # fitting: every 5th utterance chooses how far contexts back off
+BACKOFF_WEIGHTS = (0.5, 2.0, 8.0, 32.0, 128.0, 512.0)  # pseudo-counts of the coarser context
 
 
 class EntropyCodingError(ValueError):
@@ -91,6 +93,27 @@ def digit_contexts(radices: list[list[int]]) -> list[list[DigitContext]]:
     return layout
 
 
+def backed_off(counts: np.ndarray, weight: float) -> np.ndarray:
+    """Frequencies `[inner, prev, below, r]` from counts of that shape: each context's counts
+    plus `weight` pseudo-counts of the next coarser context's distribution (no stage below, then
+    no previous frame, then no earlier digit, then uniform). Contexts seen rarely lean on the
+    coarser ones, so tables fitted on a few hours of codes do not over-fit them. A frame with no
+    previous one (an utterance's or a packet's first) is a context of its own, backed off the
+    same way."""
+    p = np.full(counts.shape[-1], 1 / counts.shape[-1])
+    for coarse in ((0, 1, 2), (1, 2), (2,), ()):  # the axes summed out, coarsest first
+        level = counts.sum(axis=coarse, keepdims=True)
+        p = (level + weight * p) / (level.sum(-1, keepdims=True) + weight)
+    return frequencies(np.round(p * (1 << 30)).astype(np.int64))
+
+
+def backed_off_table(counted: np.ndarray, held_out: np.ndarray) -> np.ndarray:
+    """Frequencies from `counted + held_out` counts, backed off with the weight under which the
+    tables of `counted` alone code `held_out` in the fewest bits."""
+    bits = [-(held_out * np.log2(backed_off(counted, w) / TOTAL)).sum() for w in BACKOFF_WEIGHTS]
+    return backed_off(counted + held_out, BACKOFF_WEIGHTS[int(np.argmin(bits))])
+
+
 class EntropyModel:
     """Per-digit context tables of a model's stages; codes a packet to bytes and back."""
 
@@ -116,23 +139,22 @@ class EntropyModel:
 
     @classmethod
     def fit(cls, radices: list[list[int]], utterances: Iterable[np.ndarray]) -> EntropyModel:
-        """Tables from the codes `[n_q, frames]` of each training utterance (one channel)."""
+        """Tables from the codes `[n_q, frames]` of each training utterance (one channel).
+
+        Each context's counts are backed off to coarser contexts (`backed_off`); the weight of
+        the coarser ones is chosen per digit by the bits it gives every HELD_OUT_EVERY-th
+        utterance when the rest are counted, then the tables are counted on all of them."""
         layout = digit_contexts(radices)
-        counts = [[np.zeros(c.shape, np.int64) for c in row] for row in layout]
-        for codes in utterances:
+        counts = [
+            [np.zeros((2, *c.shape), np.int64) for c in row] for row in layout
+        ]  # [counted, held out]
+        for i, codes in enumerate(utterances):
             digits = [split_digits(codes[s], radices[s]) for s in range(len(radices))]
             for s, row in enumerate(layout):
                 for j, index in enumerate(_context_index(row, digits, s)):
-                    np.add.at(counts[s][j], (*index, digits[s][j]), 1)
-        tables = []
-        for row, stage_counts in zip(layout, counts, strict=True):
-            stage = []
-            for context, count in zip(row, stage_counts, strict=True):
-                if context.prev > 1:  # no previous frame: the counts of all previous digits
-                    count[:, -1] = count[:, :-1].sum(1)
-                stage.append(frequencies(count))
-            tables.append(stage)
-        return cls(radices, tables)
+                    held = np.full_like(digits[s][j], int(i % HELD_OUT_EVERY == 0))
+                    np.add.at(counts[s][j], (held, *index, digits[s][j]), 1)
+        return cls(radices, [[backed_off_table(*c) for c in stage] for stage in counts])
 
     def state(self) -> dict:
         """What a checkpoint stores: the radices, and the tables as `f - 1` (0..65535) in 16-bit
