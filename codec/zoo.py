@@ -21,15 +21,16 @@ PACKAGE_LIMIT_MB = 30.0  # the models under codec/models/, in all
 # docs/models.md describes each model (data, training, quality).
 MODELS: dict[str, str] = {
     "speech16k-mini-v2": "speech16k-mini-v2.ckpt",
-    "speech16k-frame-v4": "speech16k-frame-v4.ckpt",
     "speech16k-frame-v5": "speech16k-frame-v5.ckpt",
+    "speech16k-frame-v6": "speech16k-frame-v6.ckpt",
 }
-ALIASES: dict[str, str] = {"default": "speech16k-frame-v5"}
+ALIASES: dict[str, str] = {"default": "speech16k-frame-v6"}
 # Older versions that no longer fit the package, name -> checkpoint file in the archive package
 # (tools/models-archive), where their token files find them.
 ARCHIVED: dict[str, str] = {
     "speech16k-mini-v1": "speech16k-mini-v1.ckpt",
     "speech16k-frame-v3": "speech16k-frame-v3.ckpt",
+    "speech16k-frame-v4": "speech16k-frame-v4.ckpt",
 }
 ARCHIVE_HINT = "pip install tools/models-archive (from the codec repository; `make install` does)"
 

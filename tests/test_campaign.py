@@ -1,5 +1,6 @@
 """`tools/campaign.py`: rounds that resume from the newest weights, here or on a fresh machine."""
 
+import argparse
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ from helpers import DATA, load_script
 
 import codec
 from codec.audio import save_audio
+from codec.zoo import checkpoint_file
 
 CAMPAIGN = Path(__file__).parent.parent / "tools" / "campaign.py"
 TINY = ["--config", "tiny-frame", "--minutes", "0.02", "--threads", "1"]
@@ -163,3 +165,21 @@ def test_a_round_runs_at_the_lowest_priority_in_its_own_session_too():
     nice, group = done.stdout.split()
     assert nice == "19"
     assert group == ("19" if Path("/proc/self/autogroup").exists() else "none")
+
+
+def test_a_shipped_round_drops_its_copy_and_a_fresh_machine_starts_from_the_zoo(tmp_path):
+    module = load_script(CAMPAIGN)
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "latest.ckpt").write_bytes(b"weights")
+    entry = {"round": 1, "exp": str(tmp_path / "gone"), "shipped": None}
+    (state / "rounds.json").write_text(json.dumps([entry]))
+    with pytest.raises(FileNotFoundError):  # not in the zoo: nothing is recorded or removed
+        module.shipped(argparse.Namespace(state=state, name="speech16k-frame-v0"))
+    assert (state / "latest.ckpt").is_file()
+    module.shipped(argparse.Namespace(state=state, name="speech16k-mini-v2"))
+    assert not (state / "latest.ckpt").exists()
+    rounds = module.read_log(state)
+    assert rounds[-1]["shipped"] == "speech16k-mini-v2"
+    weights, moments = module.start_weights(state, rounds)
+    assert weights == checkpoint_file("speech16k-mini-v2") and not moments

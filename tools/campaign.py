@@ -73,8 +73,9 @@ def start_weights(state: Path, rounds: list[dict]) -> tuple[Path | None, bool]:
     """Where the next round starts, and whether it carries the optimizer's moments. On the
     machine of the newest round: its state where its learning rate began to decay (that round's
     decay was a branch for scoring and shipping), else its last training checkpoint (the end of
-    its decay; its moments spare the next warm-up a cold start). Elsewhere the committed weights,
-    with fresh moments; else None (from scratch)."""
+    its decay; its moments spare the next warm-up a cold start). Elsewhere the committed weights
+    (latest.ckpt, or the zoo model the newest round shipped as), with fresh moments; else None
+    (from scratch)."""
     from codec.train.checkpoint import DECAY_START, latest_checkpoint
 
     if rounds:
@@ -84,7 +85,13 @@ def start_weights(state: Path, rounds: list[dict]) -> tuple[Path | None, bool]:
         if checkpoints.is_dir() and (last := latest_checkpoint(checkpoints)) is not None:
             return last, True
     weights = state / "latest.ckpt"
-    return (weights, False) if weights.is_file() else (None, False)
+    if weights.is_file():
+        return weights, False
+    if rounds and rounds[-1]["shipped"]:  # its weights are in the zoo (`shipped` removed the copy)
+        from codec.zoo import checkpoint_file
+
+        return checkpoint_file(rounds[-1]["shipped"]), False
+    return None, False
 
 
 def lowest_priority() -> None:
@@ -211,9 +218,14 @@ def shipped(args: argparse.Namespace) -> None:
     rounds = read_log(args.state)
     if not rounds:
         raise SystemExit("no round logged yet")
+    from codec.zoo import checkpoint_file
+
+    checkpoint_file(args.name)  # the zoo must have it: a fresh machine's next round starts there
     rounds[-1]["shipped"] = args.name
     write_log(args.state, rounds)
-    print(f"round {rounds[-1]['round']} shipped as {args.name}")
+    # the zoo model holds the round's weights: the copy would only weigh on the repository
+    (args.state / "latest.ckpt").unlink(missing_ok=True)
+    print(f"round {rounds[-1]['round']} shipped as {args.name}; its latest.ckpt removed")
 
 
 def report(args: argparse.Namespace) -> None:

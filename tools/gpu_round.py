@@ -145,7 +145,9 @@ def pack(args: argparse.Namespace) -> None:
         shutil.copy(latest, stage / "run" / "resume.pt")
         minutes_before = load_checkpoint(latest).get("elapsed", 0.0) / 60
     elif args.init_from:
-        shutil.copy(args.init_from, stage / "run" / "init.ckpt")
+        from codec.zoo import checkpoint_file
+
+        shutil.copy(checkpoint_file(args.init_from), stage / "run" / "init.ckpt")
     if not (args.config or args.resume):
         sys.exit("error: give --config (or --resume, which takes the experiment's own)")
     cfg = load_experiment(args.config or args.resume / "config.yaml", args.set)
@@ -328,7 +330,7 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=9.0, help="training budget on the device")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--resume", type=Path, help="continue this experiment (optimizer too)")
-    src.add_argument("--init-from", type=Path, help="start from these weights")
+    src.add_argument("--init-from", help="start from these weights (a checkpoint or zoo name)")
     p.add_argument("--set", action="append", default=[], help="config override KEY=VALUE")
     p.add_argument("--bench", action="store_true", help="time bench/train_throughput.py first")
     p.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
