@@ -149,10 +149,10 @@ class EntropyModel:
             [np.zeros((2, *c.shape), np.int64) for c in row] for row in layout
         ]  # [counted, held out]
         for i, codes in enumerate(utterances):
+            held = int(i % HELD_OUT_EVERY == 0)
             digits = [split_digits(codes[s], radices[s]) for s in range(len(radices))]
             for s, row in enumerate(layout):
                 for j, index in enumerate(_context_index(row, digits, s)):
-                    held = np.full_like(digits[s][j], int(i % HELD_OUT_EVERY == 0))
                     np.add.at(counts[s][j], (held, *index, digits[s][j]), 1)
         return cls(radices, [[backed_off_table(*c) for c in stage] for stage in counts])
 
