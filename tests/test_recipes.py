@@ -153,7 +153,8 @@ def test_folder_preparation_holds_out_whole_speakers(tmp_path):
 
 
 def test_mini_recipe_end_to_end_on_one_package(tmp_path):
-    shutil.copytree(ROOT / "egs" / "mini", tmp_path / "mini", symlinks=False)
+    outputs = shutil.ignore_patterns("data", "dump", "exp", "downloads")  # of a run made here
+    shutil.copytree(ROOT / "egs" / "mini", tmp_path / "mini", symlinks=False, ignore=outputs)
     options = [
         "--local-data-opts", "--packages asterisk-core-sounds-en-g722 --max-files 30",
         "--config", "tiny", "--bitrates", "0.2 0.4", "--nj", "2",
@@ -207,18 +208,22 @@ def test_mini_recipe_end_to_end_on_one_package(tmp_path):
     assert f"--init-from {exp / 'model.ckpt'}" in command and "--config" not in command
     assert "lr: 0.0002" in (mini / "exp" / "codec_finetune_model" / "config.yaml").read_text()
     # the quantizer comparison on the same data (stages 1-2 done): two families, two at a
-    # time, each on the same wall-clock budget
+    # time, each on the same wall-clock budget, from the trained model's encoder and decoder
     compare = subprocess.run(
         [str(mini / "run_compare.sh"), "--compare-config", "tiny", "--variants", "fsq fsp",
          "--second-seed", "", "--minutes", "0.05", "--jobs", "2", "--bitrates", "0.4",
-         "--nj", "1"],
+         "--nj", "1", "--init-from", str(exp / "model.ckpt")],
         capture_output=True, text=True, env=ENV,
     )  # fmt: skip
     assert compare.returncode == 0, compare.stdout[-2000:] + compare.stderr[-3000:]
     for tag in ("compare_fsq_s0", "compare_fsp_s0"):
         run = mini / "exp" / f"codec_{tag}"
         assert (run / "model.ckpt").exists() and (mini / "exp" / "compare" / f"{tag}.log").exists()
-        assert "--set train.max_minutes=0.05" in (run / "train.sh").read_text()
+        command = (run / "train.sh").read_text()
+        assert "--set train.max_minutes=0.05" in command
+        assert '--set "train.init_modules=[encoder,decoder]"' in command
+        assert "weights initialised from" in (run / "log" / "train.log").read_text()
         assert (run / "decode_0.4kbps" / "test" / "scores" / ".done").exists()
     report = (mini / "exp" / "compare" / "RESULTS.md").read_text()
     assert "| fsq_s0 |" in report and "| fsp_s0 |" in report
+    assert (mini / "exp" / "compare" / "fsq.png").exists()  # one figure per family

@@ -166,6 +166,35 @@ def test_init_from_starts_from_other_weights_with_a_fresh_optimizer(corpus, tmp_
     assert missing.exit_code == 1 and "--init-from: no model file or zoo model" in missing.output
 
 
+def test_init_modules_copies_the_backbone_around_a_fresh_quantizer_of_another_kind(
+    corpus, tmp_path
+):
+    """`train.init_modules=[encoder,decoder]`: a VP stack on an FSP-trained encoder and decoder
+    (a quantizer comparison from one backbone); without it the other kind is refused."""
+    source = tmp_path / "source"
+    args = train_args(corpus, source, "--set", "train.max_steps=2", "--set", "optim.lr=1e-2")
+    assert CliRunner().invoke(app, args).exit_code == 0
+    trained = codec.load_model(source / "model.ckpt")
+    start = ["--init-from", str(source / "model.ckpt"), "--set", "train.max_steps=1"]
+    start += ["--set", "optim.lr=0", *VP_TINY]  # lr 0: the step leaves the weights as loaded
+    out = tmp_path / "vp"
+    parts = ["--set", "train.init_modules=[encoder,decoder]"]
+    result = CliRunner().invoke(app, train_args(corpus, out, *start, *parts))
+    assert result.exit_code == 0, result.output
+    model = codec.load_model(out / "model.ckpt")
+    assert model.config.quantizer.kind == "vp" and trained.config.quantizer.kind == "fsp"
+    wav = 0.1 * torch.randn(1, 1, 3200)
+    with torch.no_grad():
+        latent = trained.encoder(wav)
+        torch.testing.assert_close(model.encoder(wav), latent)
+        torch.testing.assert_close(model.decoder(latent), trained.decoder(latent))
+    refused = CliRunner().invoke(app, train_args(corpus, tmp_path / "x", *start))
+    assert refused.exit_code == 1 and "model.quantizer.kind is 'vp'" in refused.output
+    wrong = ["--set", "train.init_modules=[encoder,head]"]
+    unknown = CliRunner().invoke(app, train_args(corpus, tmp_path / "y", *start, *wrong))
+    assert unknown.exit_code == 1 and "['head'] are not parts of the model" in unknown.output
+
+
 def test_a_run_keeps_the_state_where_its_decay_began_and_a_continuation_its_moments(
     corpus, tmp_path
 ):

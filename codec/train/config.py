@@ -11,6 +11,8 @@ import yaml
 
 from codec.config import ModelConfig, apply_overrides, from_dict, load_preset
 
+MODEL_PARTS = ("encoder", "quantizer", "decoder")  # the top-level modules of a CodecModel
+
 
 @dataclass
 class LossConfig:
@@ -60,10 +62,22 @@ class TrainConfig:
     keep_checkpoints: int = 3
     valid_utterances: int = 8  # held-out utterances scored at each validation
     init_optimizer: bool = False  # --init-from a training checkpoint: its AdamW moments too
+    # --init-from copies only these parts (encoder, quantizer, decoder); empty: the whole model.
+    # [encoder, decoder]: a trained backbone around a fresh quantizer of any kind or size
+    init_modules: list[str] = field(default_factory=list)
     compile_seconds: float = 600.0  # VP: audio used to compile the codebooks at the end
     entropy_seconds: float = 1800.0  # audio whose codes fit the entropy tables at the end
     losses: LossConfig = field(default_factory=LossConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.init_modules) - set(MODEL_PARTS))
+        if unknown:
+            raise ValueError(f"train.init_modules: {unknown} are not parts of the model; "
+                             f"choose from {list(MODEL_PARTS)}")  # fmt: skip
+        if self.init_optimizer and self.init_modules:
+            raise ValueError("train.init_optimizer carries the moments of the whole model: "
+                             "leave it off with train.init_modules")  # fmt: skip
 
 
 @dataclass

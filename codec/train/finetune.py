@@ -52,12 +52,16 @@ def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def architecture_mismatch(model: ModelConfig, source: ModelConfig) -> tuple[str, Any, Any] | None:
+def architecture_mismatch(
+    model: ModelConfig, source: ModelConfig, fresh_quantizer: bool = False
+) -> tuple[str, Any, Any] | None:
     """The first model key (dotted) whose value differs from the checkpoint's, with both
-    values; keys that only shape training are ignored."""
+    values; keys that only shape training are ignored, and with `fresh_quantizer` (a run that
+    copies the encoder and decoder only) every quantizer key."""
+    ignored = ("quantizer.",) if fresh_quantizer else TRAINING_ONLY
     mine, theirs = _flat(dataclasses.asdict(model)), _flat(dataclasses.asdict(source))
     for key, value in mine.items():
-        if not key.startswith(TRAINING_ONLY) and value != theirs.get(key):
+        if not key.startswith(ignored) and value != theirs.get(key):
             return key, value, theirs.get(key)
     return None
 
@@ -75,7 +79,10 @@ def fine_tuning_experiment(
                                where="config")  # fmt: skip
     else:
         experiment = load_experiment(config, sets)
-    wrong = architecture_mismatch(experiment.model, source)
+    parts = experiment.train.init_modules
+    wrong = architecture_mismatch(
+        experiment.model, source, bool(parts) and "quantizer" not in parts
+    )
     if wrong is not None:
         key, mine, theirs = wrong
         given = f"--config {config}" if config is not None else "--set"

@@ -226,7 +226,8 @@ class Trainer:
         with a fresh schedule and step count: fine-tuning or a new learning rate. The optimizer
         is fresh too, unless `train.init_optimizer` carries the checkpoint's AdamW moments (and
         its discriminators, in an adversarial run): a continuation, such as the next campaign
-        round from the previous one's `DECAY_START`."""
+        round from the previous one's `DECAY_START`. `train.init_modules` copies only those
+        parts; the others keep their fresh initialisation."""
         state = load_checkpoint(path)
         weights = state["model"] if "optimizer" in state else state.get("state_dict")
         if not isinstance(weights, dict):
@@ -249,6 +250,8 @@ class Trainer:
                 norm = weight.flatten(1).norm(dim=1).view(-1, *[1] * (weight.dim() - 1))
                 weights[f"{stem}.parametrizations.weight.original0"] = norm
                 weights[f"{stem}.parametrizations.weight.original1"] = weight
+        if parts := self.cfg.train.init_modules:
+            weights = target | {k: v for k, v in weights.items() if k.split(".")[0] in parts}
         self.model.load_state_dict(weights)  # copies in place: the optimizer keeps its tensors
         if self.ema is not None:
             self.ema = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
