@@ -60,11 +60,15 @@ def fmt(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None or np.isnan(value) else f"{value:.{digits}f}"
 
 
+def decodes(exp: Path) -> list[Path]:
+    """The run's `decode_<kbps>kbps` folders, lowest bitrate first."""
+    return sorted(exp.glob("decode_*kbps"), key=lambda p: float(p.name[7:-4]))
+
+
 def quality_of(exp: Path, test_set: str) -> dict[str, dict[str, float]]:
     """kbps -> metric -> mean over the test set, from stage 6's summary.json."""
-    decodes = sorted(exp.glob("decode_*kbps"), key=lambda p: float(p.name[7:-4]))
     result = {}
-    for decode in decodes:
+    for decode in decodes(exp):
         summary = json.loads((decode / test_set / "scores" / "summary.json").read_text())
         result[decode.name[7:-4]] = {
             m: np.nan if summary.get(m, {}).get("mean") is None else summary[m]["mean"]
@@ -75,9 +79,9 @@ def quality_of(exp: Path, test_set: str) -> dict[str, dict[str, float]]:
 
 def stability_of(logs: dict[str, list], warmup: int) -> dict[str, float]:
     """For one run, after its `warmup` steps if it ran longer (a fresh quantizer starts far
-    off): final and worst
-    training mel loss, gradient-norm median / max / spikes, the lowest and the last batch
-    perplexity (mean over stages); VQ restarts and VP acceptance over the whole run."""
+    off): final and worst training mel loss, gradient-norm median / max / spikes, the lowest
+    and the last batch perplexity (mean over stages); over the whole run, VQ restarts and VP
+    acceptance."""
     steps, mel = series(logs, "loss/mel")
     _, norms = series(logs, "grad_norm")
     stages = per_stage(logs, "perplexity")
@@ -86,6 +90,7 @@ def stability_of(logs: dict[str, list], warmup: int) -> dict[str, float]:
     mel, norms = mel[settled], norms[settled[: norms.size]]
     perplexity = perplexity[settled[: perplexity.size]] if perplexity.size else perplexity
     median = float(np.median(norms)) if norms.size else np.nan
+    acceptance = per_stage(logs, "acceptance")
     return {
         "final_mel": float(mel[-1]),
         "worst_mel": float(mel.max()),
@@ -95,9 +100,7 @@ def stability_of(logs: dict[str, list], warmup: int) -> dict[str, float]:
         "perplexity_min": float(perplexity.min()) if perplexity.size else np.nan,
         "perplexity_last": float(perplexity[-1]) if perplexity.size else np.nan,
         "restarts": float(per_stage(logs, "dead_codes").sum()),
-        "acceptance": float(per_stage(logs, "acceptance").mean())
-        if per_stage(logs, "acceptance").size
-        else np.nan,
+        "acceptance": float(acceptance.mean()) if acceptance.size else np.nan,
     }
 
 
@@ -150,7 +153,7 @@ def main() -> None:
         seconds_per_step = audio_per_step / logs["throughput/audio_seconds_per_second"][-1].value
         quality[run] = quality_of(exp, args.test_set)
         curves[run] = logs
-        last = sorted(exp.glob("decode_*kbps"), key=lambda p: float(p.name[7:-4]))[-1]
+        last = decodes(exp)[-1]
         tokens = json.loads((last / args.test_set / "scores" / "tokens.json").read_text())
         for stage in tokens["stages"]:
             usage.append([run, str(stage["stage"]), f"{stage['utilisation']:.3f}",
@@ -200,10 +203,9 @@ def main() -> None:
               "batch perplexity last", "VQ restarts", "VP acceptance"]  # fmt: skip
     print(markdown_table(header, stability))
     print("After the warm-up (`train.warmup_steps`), logged every `train.log_every` steps, of\n"
-          "that step's batch: mel loss, gradient norm"
-          " (before clipping), code perplexity (mean over\n"
-          "stages; a batch of 8 x 1 s holds 400 frames, so at most 400: a collapse shows as a\n"
-          "fall); over the whole run, VQ codes restarted at the logged steps.\n")  # fmt: skip
+          "that step's batch: mel loss, gradient norm (before clipping), code perplexity (mean\n"
+          "over stages; a batch of 8 x 1 s holds 400 frames, so at most 400: a collapse shows\n"
+          "as a fall); over the whole run, VQ codes restarted at the logged steps.\n")  # fmt: skip
     if args.plots:
         args.plots.mkdir(parents=True, exist_ok=True)
         for name in families:
