@@ -1,12 +1,14 @@
 """Deployment figures: the torch-free ONNX runtime against torch and Opus, and quality under
 packet loss against Opus with its own concealment. Prints Markdown tables.
 
-    python bench/deploy.py HELD_OUT_DIR [--long-seconds 600] [--files 25] [--model default]
-                           [--no-loss]
+    python bench/deploy.py HELD_OUT_DIR [--long-seconds 204] [--repeats 5] [--files 25]
+                           [--model default] [--no-loss]
 
-1. Speed, one CPU (`taskset -c 0`), start-up included: `codec encode` + `codec decode` of one
-   long file (the held-out files repeated) with --backend torch and --backend onnx, next to
-   opusenc + opusdec at 6 kbps, in the same run; and `codec` start-up alone (a 1 s file).
+1. Speed, one CPU (`taskset -c 0`), whole processes, start-up included, medians of --repeats
+   runs: `codec encode` + `codec decode` of one long file (the held-out files joined) and of
+   its first second, with default flags, --backend torch and --backend onnx, next to opusenc +
+   opusdec at 6 kbps in the same run, with peak memory; and the commands that code nothing
+   (`--help`, `models`, `info`, an argument error) against Opus's time for the long file.
 2. Live path, one thread: compute per 20 ms frame (encode + decode one frame at a time).
 3. Packet loss 0/5/10/20%: our live stream at 6 kbps (12 stages, 20 ms packets, lost packets
    concealed) and Opus 6 kbps (20 ms frames, `opusdec --packet-loss`), PESQ-WB, STOI, PLCMOS.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import subprocess
 import sys
 import tempfile
@@ -38,41 +41,104 @@ LOSS_RATES = (0.0, 0.05, 0.10, 0.20)
 RATE = 16000
 
 
-def timed(command: list[str], pin: bool = True) -> float:
+def timed(command: list[str], pin: bool = True) -> tuple[float, float]:
+    """Wall seconds and peak memory (MB) of one run of `command`, on CPU 0 with `pin`."""
     start = time.perf_counter()
-    subprocess.run((["taskset", "-c", "0"] if pin else []) + command, check=True,
-                   capture_output=True)  # fmt: skip
-    return time.perf_counter() - start
+    process = subprocess.Popen((["taskset", "-c", "0"] if pin else []) + command,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {process.stderr.read().decode()[-500:]}")
+    process.stderr.close()
+    return seconds, usage.ru_maxrss / 1024
+
+
+def median_run(commands: list[list[str]], repeats: int) -> tuple[float, float]:
+    """Median over `repeats` of the summed seconds of `commands` run one after the other, and
+    the largest peak memory of any of them."""
+    totals, peak = [], 0.0
+    for _ in range(repeats):
+        runs = [timed(command) for command in commands]
+        totals.append(sum(seconds for seconds, _ in runs))
+        peak = max(peak, *(memory for _, memory in runs))
+    return float(np.median(totals)), peak
 
 
 def speed(
-    wavs: list[np.ndarray], long_seconds: float, model: str, onnx_dir: Path, tmp: Path
-) -> list[list]:
+    wavs: list[np.ndarray], long_seconds: float, model: str, onnx_dir: Path, tmp: Path,
+    repeats: int,
+) -> tuple[list[list], list[list]]:  # fmt: skip
+    """The coding table (a long file and a 1 s file, encode + decode, each way of running
+    `codec` against opusenc + opusdec at 6 kbps) and the start-up table (commands that code
+    nothing), both as ratios to Opus's time for the long file."""
     audio = np.concatenate(wavs)
-    audio = np.tile(audio, int(np.ceil(long_seconds * RATE / len(audio))))
+    samples = int(long_seconds * RATE)
+    audio = np.tile(audio, int(np.ceil(samples / len(audio))))[:samples]
     sf.write(tmp / "long.wav", audio, RATE, subtype="PCM_16")
     sf.write(tmp / "short.wav", audio[:RATE], RATE, subtype="PCM_16")
-    seconds = len(audio) / RATE
     codec = [sys.executable, "-m", "codec"]
-    rows = []
-    for backend, reference in (("torch", model), ("onnx", str(onnx_dir))):
-        flags = ["--backend", backend, "--model", reference, "--force"]
-        enc = timed([*codec, "encode", str(tmp / "long.wav"), "-o", str(tmp / "l.tok"), *flags])
-        dec = timed([*codec, "decode", str(tmp / "l.tok"), "-o", str(tmp / "l.wav"), *flags])
-        start = timed([*codec, "encode", str(tmp / "short.wav"), "-o", str(tmp / "s.tok"), *flags])
-        rows.append([f"codec --backend {backend}", enc, dec, start])
-    enc = timed(["opusenc", "--quiet", "--bitrate", "6", "--framesize", "20",
-                 str(tmp / "long.wav"), str(tmp / "l.opus")])  # fmt: skip
-    dec = timed(["opusdec", "--quiet", "--rate", "16000", str(tmp / "l.opus"), str(tmp / "o.wav")])
-    start = timed(["opusenc", "--quiet", "--bitrate", "6", str(tmp / "short.wav"),
-                   str(tmp / "s.opus")])  # fmt: skip
-    rows.append(["opusenc + opusdec, 6 kbps", enc, dec, start])
-    opus_total = rows[-1][1] + rows[-1][2]
-    return [
-        [name, f"{e:.1f}", f"{d:.1f}", f"{(e + d) / seconds:.4f}", f"{(e + d) / opus_total:.1f}x",
-         f"{s:.2f}"]
-        for name, e, d, s in rows
-    ]  # fmt: skip
+
+    def roundtrip(name: str, flags: list[str]) -> list[list[str]]:
+        return [
+            [*codec, "encode", str(tmp / f"{name}.wav"), "-o", str(tmp / f"{name}.tok"), *flags],
+            [*codec, "decode", str(tmp / f"{name}.tok"), "-o", str(tmp / f"{name}.out.wav"),
+             *flags],
+        ]  # fmt: skip
+
+    def opus(name: str) -> list[list[str]]:
+        return [
+            ["opusenc", "--quiet", "--bitrate", "6", "--framesize", "20", str(tmp / f"{name}.wav"),
+             str(tmp / f"{name}.opus")],
+            ["opusdec", "--quiet", "--rate", "16000", str(tmp / f"{name}.opus"),
+             str(tmp / f"{name}.opus.wav")],
+        ]  # fmt: skip
+
+    ways = {
+        "codec, default flags": ["--model", model, "--force"],
+        "codec --backend torch": ["--backend", "torch", "--model", model, "--force"],
+        "codec --backend onnx (exported folder)": [
+            "--backend",
+            "onnx",
+            "--model",
+            str(onnx_dir),
+            "--force",
+        ],  # fmt: skip
+    }
+    opus_long, opus_memory = median_run(opus("long"), repeats)
+    opus_short, _ = median_run(opus("short"), repeats)
+    coding = []
+    for name, flags in ways.items():
+        long, memory = median_run(roundtrip("long", flags), repeats)
+        short, _ = median_run(roundtrip("short", flags), repeats)
+        coding.append([name, f"{long:.2f}", f"{long / opus_long:.2f}x", f"{short:.2f}",
+                       f"{short / opus_long:.2f}x", f"{memory:.0f}"])  # fmt: skip
+    coding.append(["opusenc + opusdec, 6 kbps", f"{opus_long:.2f}", "1.00x", f"{opus_short:.2f}",
+                   f"{opus_short / opus_long:.2f}x", f"{opus_memory:.0f}"])  # fmt: skip
+    default = ways["codec, default flags"][:2]
+    commands = {
+        "codec --help": [*codec, "--help"],
+        "codec models": [*codec, "models"],
+        "codec info FILE": [*codec, "info", str(tmp / "long.tok")],
+        "codec encode (an argument error)": [*codec, "encode", str(tmp / "none.wav"), *default],
+    }
+    startup = []
+    for name, command in commands.items():
+        if name.endswith("error)"):
+            seconds = float(np.median([_failing(command) for _ in range(repeats)]))
+        else:
+            seconds, _ = median_run([command], repeats)
+        startup.append([name, f"{seconds:.2f}", f"{seconds / opus_long:.2f}x"])
+    return coding, startup
+
+
+def _failing(command: list[str]) -> float:
+    """Seconds of a command that is meant to fail (an argument error), on CPU 0."""
+    start = time.perf_counter()
+    done = subprocess.run(["taskset", "-c", "0", *command], capture_output=True)
+    if done.returncode == 0:
+        raise RuntimeError(f"{' '.join(command)} was meant to fail")
+    return time.perf_counter() - start
 
 
 def per_frame(model, runtime, frames: int = 500) -> list[list]:
@@ -141,7 +207,8 @@ def packet_loss(runtime, wavs: list[np.ndarray], tmp: Path) -> list[list]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("held_out", type=Path)
-    parser.add_argument("--long-seconds", type=float, default=600.0)
+    parser.add_argument("--long-seconds", type=float, default=204.0)
+    parser.add_argument("--repeats", type=int, default=5, help="runs per figure (median)")
     parser.add_argument("--files", type=int, default=25, help="files for the packet-loss table")
     parser.add_argument("--model", default="default", help="zoo name or checkpoint")
     parser.add_argument("--no-loss", action="store_true", help="speed tables only")
@@ -152,10 +219,17 @@ def main() -> None:
     wavs = [load_audio(p, RATE)[0].mean(axis=0) for p in files]
     runtime = load_onnx(args.model)
     with tempfile.TemporaryDirectory() as tmp:
-        rows = speed(wavs, args.long_seconds, args.model, runtime.directory, Path(tmp))
-        print(f"## One CPU, a {args.long_seconds:.0f} s file, start-up included\n")
-        header = ["", "encode s", "decode s", "RTF", "vs Opus", "start-up s (1 s file)"]
-        print(markdown_table(header, rows))
+        coding, startup = speed(
+            wavs, args.long_seconds, args.model, runtime.directory, Path(tmp), args.repeats
+        )
+        print(f"## One CPU, whole processes, start-up included (medians of {args.repeats})\n")
+        header = [
+            "encode + decode", f"{args.long_seconds:.0f} s file, s", "vs Opus",
+            "1 s file, s", "vs Opus's long file", "peak MB",
+        ]  # fmt: skip
+        print(markdown_table(header, coding))
+        print("## Commands that code nothing\n")
+        print(markdown_table(["command", "s", "vs Opus's long file"], startup))
         print("## Live path, one thread, one 20 ms frame at a time\n")
         model = load_model(args.model)
         rows = per_frame(model, runtime)

@@ -68,7 +68,13 @@ class FrameConfig:
     decoder_blocks: int = 6
     kernel_size: int = 7  # depthwise conv over the current and past frames
     expansion: int = 3  # MLP width / block width
+    # what the encoder sees of each bin (CausalSTFT): any of "compressed" (real and imaginary
+    # parts, the magnitude raised to `compression`), "log_magnitude" (floored at `log_floor`),
+    # "phase" (cos and sin of the bin's phase)
+    features: list[str] = field(default_factory=lambda: ["compressed"])
     compression: float = 0.3  # the analysis spectrum's magnitude is raised to this power
+    log_floor: float = 4e-7  # of the orthonormal DFT's magnitude (about -128 dB of full scale)
+    final_norm: bool = True  # a LayerNorm before each ConvNeXt stack's last linear map
     head: str = "polar"  # polar: log magnitude + phase per bin; complex: compressed real + imag
     accumulate_phase: bool = False  # the polar head predicts phase advances, summed over frames
 

@@ -31,7 +31,7 @@ class FrameDecoder(StreamingModule):
         )
         self.net = ConvNeXtStack(
             cfg.latent_dim, f.width, 2 * self.istft.bins, f.decoder_blocks, f.kernel_size,
-            f.expansion,
+            f.expansion, f.final_norm,
         )  # fmt: skip
         self.hop_length = f.hop
         self.delay = f.synthesis_window - f.hop

@@ -12,15 +12,18 @@ from codec.streaming import StreamingModule
 
 class FrameEncoder(StreamingModule):
     """All of its work is at the frame rate: a fixed causal STFT (`frame.analysis_window`
-    samples of the past per frame), then `frame.encoder_blocks` ConvNeXt blocks."""
+    samples of the past per frame) described per bin by `frame.features`, then
+    `frame.encoder_blocks` ConvNeXt blocks."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         f = cfg.frame
-        self.stft = CausalSTFT(f.analysis_window, f.hop, f.compression)
+        self.stft = CausalSTFT(
+            f.analysis_window, f.hop, f.compression, tuple(f.features), f.log_floor
+        )
         self.net = ConvNeXtStack(
-            2 * self.stft.bins, f.width, cfg.latent_dim, f.encoder_blocks, f.kernel_size,
-            f.expansion,
+            self.stft.channels, f.width, cfg.latent_dim, f.encoder_blocks, f.kernel_size,
+            f.expansion, f.final_norm,
         )  # fmt: skip
         self.hop_length = f.hop
 

@@ -22,11 +22,11 @@ from codec.encoder import SEANetEncoder
 from codec.entropy import EntropyModel
 from codec.frame_decoder import FrameDecoder
 from codec.frame_encoder import FrameEncoder
+from codec.model_card import CHECKPOINT_FORMAT
 from codec.quantizers import build_quantizer
 from codec.runtime import flush_length
 from codec.streaming import StreamingModule
 
-CHECKPOINT_FORMAT = "codec-model"
 CHECKPOINT_VERSION = 1
 
 

@@ -48,27 +48,56 @@ def _fixed(conv: nn.Conv1d | nn.ConvTranspose1d, weight: Tensor) -> None:
     conv.bias = nn.Parameter(torch.zeros_like(conv.bias), requires_grad=False)
 
 
+FEATURES = {"compressed": 2, "log_magnitude": 1, "phase": 2}  # channels per bin
+
+
 class CausalSTFT(StreamingModule):
-    """Audio `[B, 1, T]` -> power-compressed complex spectrum `[B, 2 * bins, T // hop]`.
+    """Audio `[B, 1, T]` -> features of each bin of a causal spectrum `[B, channels, T // hop]`.
 
-    Frame `j` is the Hann-windowed DFT of samples `[(j + 1) * hop - window, (j + 1) * hop)`:
-    it waits for no sample after the frame. Each bin `X` becomes `X * |X|^(power - 1)`
-    (real parts, then imaginary parts): its phase kept, its magnitude compressed."""
+    Frame `j` is the Hann-windowed orthonormal DFT of samples `[(j + 1) * hop - window,
+    (j + 1) * hop)`: it waits for no sample after the frame. Each bin `X` is described by the
+    `features` named, in their order, each as a block of `bins` channels per part:
+    `compressed` is `X |X|^(power - 1)` (real parts, then imaginary parts: the phase kept, the
+    magnitude compressed); `log_magnitude` is `log max(|X|, floor)`; `phase` is the unit
+    vector `X / max(|X|, floor)` (cos, then sin). The log magnitude hands the encoder the
+    spectral envelope directly, where from compressed parts it must first undo the phase
+    (docs/models.md: the reference loop)."""
 
-    def __init__(self, window: int, hop: int, power: float = 0.3) -> None:
+    def __init__(
+        self, window: int, hop: int, power: float = 0.3,
+        features: tuple[str, ...] = ("compressed",), floor: float = 4e-7,
+    ) -> None:  # fmt: skip
         super().__init__()
-        self.bins, self.power = window // 2 + 1, power
+        unknown = [name for name in features if name not in FEATURES]
+        if unknown or not features or len(set(features)) != len(features):
+            raise ValueError(
+                f"model.frame.features must name each of {', '.join(FEATURES)} at most once "
+                f"(at least one), got {list(features)}"
+            )
+        if floor <= 0:
+            raise ValueError(f"model.frame.log_floor must be positive, got {floor}")
+        self.bins, self.power, self.features, self.floor = window // 2 + 1, power, features, floor
+        self.channels = self.bins * sum(FEATURES[name] for name in features)
         self.frames = StreamingConv1d(1, 2 * self.bins, window, hop, norm=False)
         cos, sin = _real_dft(window)
         hann = torch.hann_window(window, periodic=True, dtype=torch.float64)
         _fixed(self.frames.conv, torch.cat([cos, sin])[:, None] * hann)
 
     def forward(self, wav: Tensor) -> Tensor:
-        """`wav`: `[B, 1, T]` -> `[B, 2 * bins, frames]`."""
+        """`wav`: `[B, 1, T]` -> `[B, channels, frames]`."""
         spec = self.frames(wav)
         re, im = spec[:, : self.bins], spec[:, self.bins :]
-        gain = power_gain(re, im, self.power)
-        return torch.cat([re * gain, im * gain], dim=1)
+        magnitude = (re.square() + im.square()).sqrt().clamp_min(self.floor)
+        parts = []
+        for name in self.features:
+            if name == "compressed":
+                gain = power_gain(re, im, self.power)
+                parts += [re * gain, im * gain]
+            elif name == "log_magnitude":
+                parts.append(magnitude.log())
+            else:
+                parts += [re / magnitude, im / magnitude]
+        return torch.cat(parts, dim=1)
 
 
 @dataclass

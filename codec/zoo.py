@@ -92,9 +92,14 @@ def onnx_cache() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "codec"
 
 
+class ExportError(RuntimeError):
+    """The torch-free runtime cannot run this model: its export to ONNX failed."""
+
+
 def load_onnx(name_or_path: str | Path, threads: int = 1) -> OnnxCodec:
     """The exported graphs of a model: a directory written by `codec export`, or a zoo name or
-    checkpoint, exported on first use (with torch) into the cache under a hash of its file."""
+    checkpoint, exported on first use (with torch) into the cache under a hash of its file
+    (`make install` exports the zoo's models). ExportError if the model cannot be exported."""
     import shutil
     import tempfile
 
@@ -109,11 +114,28 @@ def load_onnx(name_or_path: str | Path, threads: int = 1) -> OnnxCodec:
     if not (cached / "manifest.json").is_file():
         from codec.export import export_model
 
+        model = load_model(name_or_path)  # not a checkpoint: its own error, not an ExportError
         cached.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{cached.name}-", dir=cached.parent))
-        export_model(load_model(name_or_path), model_label(name_or_path), staging)
+        try:
+            export_model(model, model_label(name_or_path), staging)
+        except Exception as error:  # noqa: BLE001  (the exporter fails in many ways)
+            shutil.rmtree(staging, ignore_errors=True)
+            raise ExportError(f"{type(error).__name__}: {str(error)[:200]}") from error
         try:
             staging.rename(cached)
         except OSError:  # another process exported it first
             shutil.rmtree(staging, ignore_errors=True)
-    return OnnxCodec(cached, threads)
+    return OnnxCodec(cached, threads, keep_optimised=True)
+
+
+def prepare_runtime() -> list[str]:
+    """Export every model shipped in the package into the cache, with onnxruntime's optimised
+    graphs (`make install` runs it), so that no `codec encode` or `decode` pays for either.
+    Returns their names."""
+    for name in sorted(MODELS):
+        runtime = load_onnx(name)
+        for frames in runtime.chunk_frames:
+            for part in ("encoder", "decoder"):
+                runtime.session(part, frames)
+    return sorted(MODELS)

@@ -70,7 +70,7 @@ def test_rounds_resume_from_local_weights_then_from_the_committed_ones(tmp_path,
     assert committed.config.backbone == "frame" and committed.entropy is not None
 
     second = round_of(work, state, corpus)  # the same machine: round 1's last state, moments too
-    checkpoints = work.absolute() / "exp" / "campaign" / "round1" / "checkpoints"
+    checkpoints = work.absolute() / "exp" / "campaign" / "state" / "round1" / "checkpoints"
     assert Path(second["init"]).parent == checkpoints and second["init"].endswith(".pt")
     assert "train.init_optimizer=true" in second["set"]
 
@@ -95,7 +95,9 @@ def test_the_next_round_continues_from_where_the_last_one_began_to_decay(tmp_pat
         campaign("start", "--data", corpus, "--state", state, *TINY, *steps, cwd=work)
         campaign("finish", "--dev", corpus / "dev", "--state", state, cwd=work)
     first, second = json.loads((state / "rounds.json").read_text())
-    continued = work.absolute() / "exp" / "campaign" / "round1" / "checkpoints" / "decay_start.pt"
+    continued = (
+        work.absolute() / "exp" / "campaign" / "state" / "round1" / "checkpoints" / "decay_start.pt"
+    )
     assert first["init"] is None and second["init"] == str(continued)
     assert "train.init_optimizer=true" in second["set"]
     resumed = torch.load(Path(second["exp"], "checkpoints", "decay_start.pt"), weights_only=True)
@@ -125,7 +127,7 @@ def test_a_round_cut_off_is_continued_from_its_newest_checkpoint(tmp_path, corpu
     state = tmp_path / "state"
     steps = ["--minutes", "10", "--set=train.checkpoint_every=1", "--set=train.warmup_steps=1"]
     campaign("start", "--data", corpus, "--state", state, *TINY, *steps, cwd=tmp_path)
-    exp = tmp_path / "exp" / "campaign" / "round1"
+    exp = tmp_path / "exp" / "campaign" / "state" / "round1"
     pid = json.loads(exp.with_suffix(".json").read_text())["pid"]
     deadline = time.monotonic() + 120
     while len(list((exp / "checkpoints").glob("step*.pt"))) < 2:
@@ -183,3 +185,23 @@ def test_a_shipped_round_drops_its_copy_and_a_fresh_machine_starts_from_the_zoo(
     assert rounds[-1]["shipped"] == "speech16k-mini-v2"
     weights, moments = module.start_weights(state, rounds)
     assert weights == checkpoint_file("speech16k-mini-v2") and not moments
+
+
+def test_each_line_is_drawn_against_its_own_cpu_hours(tmp_path):
+    """A round scored on dev only counts in its line's hours but draws no point; every line
+    given is drawn, v3's and v7's side by side on one figure."""
+    module = load_script(CAMPAIGN)
+    scores = {str(n): {"pesq_wb": 1.5 + n / 100, "stoi": 0.9} for n in module.STAGES}
+    rounds = [
+        {"cpu_minutes": 60, "held_out": scores},
+        {"cpu_minutes": 30},
+        {"cpu_minutes": 90, "held_out": scores},
+    ]
+    hours, scored = module.held_out_curve(rounds)
+    assert hours == [1.0, 3.0] and scored == [rounds[0], rounds[2]]
+    lines = [tmp_path / "v3", tmp_path / "v7"]
+    for line, log in zip(lines, (rounds, rounds[:1]), strict=True):
+        module.write_log(line, log)
+    out = tmp_path / "campaign.png"
+    module.plot(argparse.Namespace(lines=lines, out=out))
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

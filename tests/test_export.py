@@ -1,6 +1,7 @@
 """ONNX export and the torch-free runtime: same codes and audio as torch, same token files."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -130,4 +131,56 @@ def test_zoo_models_are_exported_once_into_the_cache(tmp_path, monkeypatch):
     assert again.directory == first.directory
     assert (again.directory / "manifest.json").stat().st_mtime_ns == stamp
     bad = CliRunner().invoke(app, ["encode", str(DATA / "speech_en.flac"), "--backend", "tpu"])
-    assert bad.exit_code == 1 and "--backend must be torch or onnx" in bad.output
+    assert bad.exit_code == 1 and "--backend must be auto, torch or onnx" in bad.output
+
+
+def test_the_installed_zoo_codes_with_default_flags_without_torch(tmp_path):
+    """`make install` exports the package's models (prepare_runtime); then `codec encode` and
+    `codec decode` with no flags run them torch-free and export nothing more."""
+    from codec.zoo import MODELS
+
+    cache = tmp_path / "cache"
+    env = os.environ | {"CODEC_CACHE": str(cache)}
+    subprocess.run(
+        [sys.executable, "-c", "from codec.zoo import prepare_runtime; prepare_runtime()"],
+        env=env, check=True,
+    )  # fmt: skip
+    exported = sorted((cache / "onnx").iterdir())
+    assert [d.name.rsplit("-", 1)[0] for d in exported] == sorted(MODELS)
+    script = f"""
+import sys
+from codec.cli import app
+for args in (["encode", "{DATA / "speech_en.flac"}", "-o", "{tmp_path / "x.tok"}"],
+             ["decode", "{tmp_path / "x.tok"}", "-o", "{tmp_path / "x.wav"}"]):
+    try:
+        app(args)
+    except SystemExit as done:
+        assert done.code == 0, done.code
+assert "torch" not in sys.modules, "torch was imported"
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert done.stdout.strip() == "ok", done.stderr[-2000:]
+    assert sorted((cache / "onnx").iterdir()) == exported
+
+
+def test_a_model_the_runtime_cannot_run_falls_back_to_torch_by_default(tmp_path, monkeypatch):
+    """With default flags a model whose export fails is coded with torch, one note saying so;
+    with --backend onnx it is one error line."""
+    monkeypatch.setenv("CODEC_CACHE", str(tmp_path / "cache"))
+    model = save_tiny_frame_model(tmp_path / "tiny.ckpt")
+
+    def unexportable(*args, **kwargs):
+        raise RuntimeError("an operator ONNX lacks")
+
+    monkeypatch.setattr("codec.export.export_model", unexportable)
+    source, out = str(DATA / "speech_en.flac"), str(tmp_path / "x.tok")
+    done = CliRunner().invoke(app, ["encode", source, "-o", out, "--model", model])
+    assert done.exit_code == 0, done.output
+    assert "note: " in done.output and "runs with torch" in done.output
+    assert "an operator ONNX lacks" in done.output and (tmp_path / "x.tok").stat().st_size > 0
+    refused = CliRunner().invoke(app, ["encode", source, "-o", out, "--force", "--model", model,
+                                       "--backend", "onnx"])  # fmt: skip
+    assert refused.exit_code == 1
+    assert refused.output.startswith("error: --backend onnx cannot run")
+    assert "ONNX lacks" in refused.output

@@ -1,5 +1,7 @@
 """The frame-rate backbone: causal STFT, overlap-add synthesis, ConvNeXt stacks, the model."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -71,13 +73,51 @@ def test_overlap_add_inverts_the_centred_dft_of_each_frame(head):
     assert pulse.abs().argmax() == 240
 
 
+def test_log_magnitude_and_phase_features_describe_each_bin():
+    """`log_magnitude` is log |X| (floored), `phase` the unit vector X / |X|, in the order named."""
+    plain = CausalSTFT(window=640, hop=320, power=1.0)
+    polar = CausalSTFT(window=640, hop=320, features=("log_magnitude", "phase"), floor=1e-4)
+    t = torch.arange(320 * 8) / 16000
+    wav = 0.5 * torch.sin(2 * torch.pi * 1000 * t + 0.3).view(1, 1, -1)
+    wav[..., 320 * 6 :] = 0  # frame 7 (samples 1920-2560) is silent
+    with torch.no_grad():
+        spec, feats = plain(wav), polar(wav)
+    assert polar.channels == 3 * 321 and feats.shape == (1, 963, 8)
+    re, im = spec[:, :321], spec[:, 321:]
+    magnitude = (re.square() + im.square()).sqrt()
+    assert torch.allclose(feats[:, :321], magnitude.clamp_min(1e-4).log(), atol=1e-5)
+    loud = magnitude > 1e-3
+    assert loud[0, 40, :7].all() and not loud[0, :, 7:].any()  # the tone; the silent frame
+    unit = feats[:, 321:642].square() + feats[:, 642:].square()
+    assert torch.allclose(unit[loud], torch.ones_like(unit[loud]), atol=1e-5)
+    assert torch.allclose(feats[:, 321:642][loud], (re / magnitude)[loud], atol=1e-5)
+    assert torch.all(feats[:, :321, 7:] == math.log(1e-4))  # floored
+    both = CausalSTFT(window=640, hop=320, features=("log_magnitude", "compressed"))
+    assert both.channels == 3 * 321
+    for features in [(), ("log_magnitude", "log_magnitude"), ("cepstrum",)]:
+        with pytest.raises(ValueError, match="model.frame.features must name each of"):
+            CausalSTFT(window=640, hop=320, features=features)
+
+
 @pytest.mark.parametrize(
-    ("synthesis", "head", "accumulate"),
-    [(480, "polar", False), (640, "polar", False), (480, "polar", True), (480, "complex", False)],
+    ("synthesis", "head", "accumulate", "features", "final_norm"),
+    [
+        (480, "polar", False, ["compressed"], True),
+        (640, "polar", False, ["compressed"], True),
+        (480, "polar", True, ["compressed"], True),
+        (480, "complex", False, ["compressed"], True),
+        (640, "polar", False, ["log_magnitude", "phase"], False),
+        (480, "polar", False, ["log_magnitude", "compressed"], False),
+    ],
 )
-def test_encoder_and_decoder_stream_exactly_like_offline(synthesis, head, accumulate):
+def test_encoder_and_decoder_stream_exactly_like_offline(
+    synthesis, head, accumulate, features, final_norm
+):
     torch.manual_seed(0)
-    cfg = small_config(synthesis_window=synthesis, head=head, accumulate_phase=accumulate)
+    cfg = small_config(
+        synthesis_window=synthesis, head=head, accumulate_phase=accumulate, features=features,
+        final_norm=final_norm,
+    )  # fmt: skip
     encoder, decoder = FrameEncoder(cfg), FrameDecoder(cfg)
     wav = torch.randn(2, 1, 320 * 9 + 77)
     latent = torch.randn(2, 8, 13)

@@ -1,34 +1,39 @@
 """The CPU campaign: the default model trained round after round in a machine's idle CPU.
 
 Usage: python tools/campaign.py start --data DATA [--minutes 100] [--threads 2] [--exp DIR]
-                                       [--config egs/mini/conf/v3.yaml] [--set KEY=VALUE ...]
+                                       [--config egs/mini/conf/v7.yaml] [--set KEY=VALUE ...]
        python tools/campaign.py finish --dev DATA/dev [--held-out DIR] [--exp DIR]
        python tools/campaign.py shipped NAME
-       python tools/campaign.py report | plot
-(each takes --state DIR: where the log and the weights are kept, egs/mini/campaign)
+       python tools/campaign.py report
+(each takes --state DIR: where one line's log and weights are kept, egs/mini/campaign/v7)
+       python tools/campaign.py plot [--lines DIR ...] [--out PNG]
+
+A campaign line is one network design trained round after round: egs/mini/campaign/v3 holds
+the rounds of v3.yaml's network (v3-v6, 18.4 CPU-hours), egs/mini/campaign/v7 those of v7.yaml's,
+the line the rounds now continue.
 
 Run it from a work directory that holds DATA (egs/mini/local/data.sh's train/ and dev/) and the
-rounds' experiment directories (--exp, default exp/campaign).
+rounds' experiment directories (--exp, default exp/campaign/LINE: exp/campaign/v7).
 
 `start` resumes the campaign wherever it stands. Each round is one `codec train` run of
-egs/mini/conf/v3.yaml with a wall-clock budget: warm-up, a stable learning rate, and a decay over
+egs/mini/conf/v7.yaml with a wall-clock budget: warm-up, a stable learning rate, and a decay over
 the round's last fifth (optim.decay_fraction), so no round needs to know how many follow. Round
 N + 1 continues round N from where its decay began (weights and AdamW moments, kept in round N's
 experiment directory) when that is on this machine: round N's decay was a branch, for scoring and
 shipping. Else it starts from the newest round's last checkpoint (its moments too), from the
-campaign's committed weights on a fresh machine (egs/mini/campaign/latest.ckpt, fp16: only the
+campaign's committed weights on a fresh machine (the line's latest.ckpt, fp16: only the
 repository is needed) with a fresh AdamW warmed up again, or from scratch. It runs in the
 background at the lowest priority (nice 19, its session's scheduling group too: see
 `lowest_priority`), on the OMP threads given, and `start` returns at once. A round cut off before
 its end (its machine stopped) is continued by the next `start` from its newest checkpoint.
 
 `finish` waits for the round's model, scores it on dev (and, with --held-out, on held-out speech)
-at 3, 6 and 12 stages, appends the round to the log (egs/mini/campaign/rounds.json: start
+at 3, 6 and 12 stages, appends the round to the log (the line's rounds.json: start
 weights, config and --set overrides, CPU minutes, steps, audio-seconds, scores) and writes its
-weights to latest.ckpt; commit both. `plot` draws held-out quality against cumulative CPU-hours
-with the classical codecs as horizontal lines (docs/campaign.png); `report` prints the log as a
-Markdown table. Ship a round that beats the default on held-out speech with tools/ship_model.py
-and record that with `shipped NAME`.
+weights to latest.ckpt; commit both. `plot` draws every line's held-out quality against its
+cumulative CPU-hours, with the classical codecs as horizontal lines (docs/campaign.png);
+`report` prints one line's log as a Markdown table. Ship a round that beats the default on
+held-out speech with tools/ship_model.py and record that with `shipped NAME`.
 """
 
 from __future__ import annotations
@@ -45,9 +50,10 @@ from multiprocessing import get_context
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-STATE = ROOT / "egs" / "mini" / "campaign"
+LINES = ROOT / "egs" / "mini" / "campaign"  # one folder a line
+STATE = LINES / "v7"
 PLOT = ROOT / "docs" / "campaign.png"
-CONFIG = ROOT / "egs" / "mini" / "conf" / "v3.yaml"
+CONFIG = ROOT / "egs" / "mini" / "conf" / "v7.yaml"
 STAGES = [3, 6, 12]
 METRICS = ("pesq_wb", "stoi", "mel_distance", "pitch")
 # held-out French, codec bench of all 125 files (docs/models.md): what the plot is drawn against
@@ -67,6 +73,11 @@ def read_log(state: Path) -> list[dict]:
 def write_log(state: Path, rounds: list[dict]) -> None:
     state.mkdir(parents=True, exist_ok=True)
     (state / "rounds.json").write_text(json.dumps(rounds, indent=1) + "\n")
+
+
+def experiments(args: argparse.Namespace) -> Path:
+    """Where a line's rounds run: --exp, else exp/campaign/LINE (the state folder's name)."""
+    return args.exp or Path("exp") / "campaign" / args.state.name
 
 
 def start_weights(state: Path, rounds: list[dict]) -> tuple[Path | None, bool]:
@@ -108,7 +119,7 @@ def lowest_priority() -> None:
 def start(args: argparse.Namespace) -> None:
     rounds = read_log(args.state)
     number = len(rounds) + 1
-    exp = (args.exp / f"round{number}").absolute()
+    exp = (experiments(args) / f"round{number}").absolute()
     pending = exp.with_suffix(".json")
     if pending.exists() and (exp / "config.yaml").is_file():
         entry, command = cut_off_round(exp, json.loads(pending.read_text()), args.minutes)
@@ -168,7 +179,7 @@ def finish(args: argparse.Namespace) -> None:
     from codec.zoo import load_model
 
     rounds = read_log(args.state)
-    exp = (args.exp / f"round{len(rounds) + 1}").absolute()
+    exp = (experiments(args) / f"round{len(rounds) + 1}").absolute()
     if not exp.with_suffix(".json").is_file():
         raise SystemExit(f"round {len(rounds) + 1} was not started ({exp}): run `start` first")
     entry = json.loads(exp.with_suffix(".json").read_text())
@@ -259,35 +270,45 @@ def report(args: argparse.Namespace) -> None:
     print(markdown_table(header, rows), end="")
 
 
+def held_out_curve(rounds: list[dict]) -> tuple[list[float], list[dict]]:
+    """The cumulative CPU-hours at the end of each round scored on held-out speech, and those
+    rounds (a round scored on dev only still counts in the hours)."""
+    hours, scored, total = [], [], 0.0
+    for entry in rounds:
+        total += entry["cpu_minutes"] / 60
+        if "held_out" in entry:
+            hours.append(total)
+            scored.append(entry)
+    return hours, scored
+
+
 def plot(args: argparse.Namespace) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    logged = read_log(args.state)
-    rounds = [r for r in logged if "held_out" in r]
-    hours, total = [], 0.0
-    for entry in logged:
-        total += entry["cpu_minutes"] / 60
-        if "held_out" in entry:
-            hours.append(total)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    lines = args.lines or sorted(p.parent for p in LINES.glob("*/rounds.json"))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    longest = 1.0
     for axis, (metric, index) in zip(axes, (("pesq_wb", 0), ("stoi", 1)), strict=True):
-        for n in STAGES:
-            axis.plot(
-                hours, [r["held_out"][str(n)][metric] for r in rounds], "o-", label=f"{n} stages"
-            )
+        for style, line in zip(("o:", "s-", "^--", "d-."), lines, strict=False):
+            hours, rounds = held_out_curve(read_log(line))
+            longest = max(longest, *hours)
+            for color, n in zip(("C0", "C1", "C2"), STAGES, strict=True):
+                values = [r["held_out"][str(n)][metric] for r in rounds]
+                label = f"{line.name}, {n} stages"
+                axis.plot(hours, values, style, color=color, label=label, markersize=4)
         for name, values in REFERENCES.items():
-            axis.axhline(values[index], linestyle="--", color="grey")
+            axis.axhline(values[index], linestyle="--", color="grey", linewidth=0.8)
             axis.text(0.01, values[index], name, fontsize=8, transform=axis.get_yaxis_transform())
-        axis.set_xlim(0, 1.2 * max(hours, default=1.0))
-        axis.set_xlabel("cumulative CPU-hours (thread-hours)")
+        axis.set_xlim(0, 1.15 * longest)
+        axis.set_xlabel("cumulative CPU-hours of the line (thread-hours)")
         axis.set_title(f"held-out French: {metric}")
-        axis.legend()
+        axis.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(PLOT, dpi=100)
-    print(f"wrote {PLOT}")
+    fig.savefig(args.out, dpi=100)
+    print(f"wrote {args.out}")
 
 
 def main() -> None:
@@ -297,20 +318,22 @@ def main() -> None:
     begin.add_argument("--data", type=Path, required=True, help="directory with train/ and dev/")
     begin.add_argument("--minutes", type=float, default=100.0)
     begin.add_argument("--threads", type=int, default=2)
-    begin.add_argument("--exp", type=Path, default=Path("exp/campaign"))
+    begin.add_argument("--exp", type=Path, help="rounds' folder (exp/campaign/LINE)")
     begin.add_argument("--config", default=str(CONFIG), help="preset name or YAML file")
     begin.add_argument("--set", action="append", default=[], help="KEY=VALUE for codec train")
     end = commands.add_parser("finish", help="score the round and log it")
     end.add_argument("--dev", type=Path, required=True)
     end.add_argument("--held-out", type=Path)
     end.add_argument("--every", type=int, default=1, help="score every n-th file")
-    end.add_argument("--exp", type=Path, default=Path("exp/campaign"))
+    end.add_argument("--exp", type=Path, help="rounds' folder (exp/campaign/LINE)")
     ship = commands.add_parser("shipped", help="record that the last round was shipped")
     ship.add_argument("name", help="its zoo name")
-    drawing = commands.add_parser("plot", help="docs/campaign.png from the log")
+    drawing = commands.add_parser("plot", help="docs/campaign.png from the lines' logs")
+    drawing.add_argument("--lines", type=Path, nargs="+", help=f"state folders (all in {LINES})")
+    drawing.add_argument("--out", type=Path, default=PLOT)
     table = commands.add_parser("report", help="the log as a Markdown table")
-    for command in (begin, end, ship, drawing, table):
-        command.add_argument("--state", type=Path, default=STATE, help="log and weights")
+    for command in (begin, end, ship, table):
+        command.add_argument("--state", type=Path, default=STATE, help="the line's log and weights")
     args = parser.parse_args()
     actions = {"start": start, "finish": finish, "shipped": shipped, "plot": plot, "report": report}
     actions[args.command](args)

@@ -2,7 +2,8 @@
 # Usage: tools/install.sh
 # Creates .venv (idempotent), installs torch==${TORCH_VERSION:-2.13.0} first, then codec in
 # editable mode with the dev, recipes and metrics extras, and the archive of older zoo models
-# (tools/models-archive). A second run only checks and returns quickly.
+# (tools/models-archive), and exports the package's models for the torch-free runtime (into
+# the cache of codec.zoo.onnx_cache). A second run only checks and returns quickly.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,7 +15,11 @@ stamp="$venv/.codec-installed"
 # The stamp records what was installed; it is stale once either pyproject.toml changes.
 archive="$root/tools/models-archive"
 want="torch=$torch_version $(cat "$root/pyproject.toml" "$archive/pyproject.toml" | sha256sum | cut -c1-16)"
+prepare_runtime() {  # the zoo's models exported for the torch-free runtime (cached by hash)
+  "$venv/bin/python" -c "from codec.zoo import prepare_runtime; prepare_runtime()"
+}
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  prepare_runtime  # a model shipped since the last install is exported here
   exit 0
 fi
 
@@ -39,5 +44,6 @@ librosa.pyin(y, fmin=60, fmax=400, sr=16000, frame_length=1024, hop_length=320)
 librosa.zero_crossings(y)
 librosa.istft(librosa.stft(y))
 PY
+prepare_runtime
 echo "$want" > "$stamp"
 echo "installed codec into $venv (torch $torch_version)"

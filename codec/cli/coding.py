@@ -16,9 +16,9 @@ from codec.cli.jobs import STDIO, Job, atomic_output, open_input, plan, run_jobs
 
 TOKEN_SUFFIX = ".tok"
 LONG_FILE_SECONDS = 60.0  # a single file at least this long gets a progress bar
-_RUN = {"device": "cpu", "backend": "torch", "threads": 1}  # per process: how models run
+_RUN = {"device": "cpu", "backend": "auto", "threads": 1}  # per process: how models run
 _MODELS: dict[str, object] = {}  # per process: models loaded, by reference
-BACKENDS = ("torch", "onnx")
+BACKENDS = ("auto", "torch", "onnx")
 
 
 ModelOption = Annotated[
@@ -34,32 +34,51 @@ BackendOption = Annotated[
     str,
     typer.Option(
         "--backend",
-        help="torch, or onnx: the model's exported graphs run by onnxruntime, without torch "
-        "(a zoo model or checkpoint is exported on first use and cached; --model also takes a "
-        "directory written by `codec export`). Both write and read the same token files.",
+        help="auto: the torch-free runtime (onnx) wherever it can run the model on the CPU, "
+        "else torch, with a note that says so; torch; or onnx: the model's exported graphs run "
+        "by onnxruntime, without torch (the zoo's models are exported by `make install`, any "
+        "other checkpoint on first use, then cached; --model also takes a directory written by "
+        "`codec export`). All write and read the same token files.",
     ),
 ]
 
 
-def _init_worker(device: str, threads: int, backend: str = "torch") -> None:
+def _init_worker(device: str, threads: int, backend: str = "auto") -> None:
+    if backend == "auto" and device != "cpu":
+        backend = "torch"  # the runtime runs on the CPU only
     if backend == "torch":
-        import torch
-
-        torch.set_num_threads(threads)
+        _torch_threads(threads)
     _MODELS.clear()
     _RUN.update(device=device, backend=backend, threads=threads)
 
 
-def _model(reference: str):
-    """The model for `reference` (zoo name or path), loaded once per process: a torch model in
-    eval mode, or with the onnx backend its exported graphs."""
-    if reference not in _MODELS:
-        from codec.zoo import load_model, load_onnx
+def _torch_threads(threads: int) -> None:
+    import torch
 
-        if _RUN["backend"] == "onnx":
-            _MODELS[reference] = load_onnx(reference, _RUN["threads"])
-        else:
-            _MODELS[reference] = load_model(reference).to(_RUN["device"]).eval()
+    torch.set_num_threads(threads)
+
+
+def _model(reference: str):
+    """The model for `reference` (zoo name or path), loaded once per process: with the onnx
+    backend its exported graphs; with auto those, or where the model cannot be exported a torch
+    model (with a note on stderr); with torch a torch model in eval mode."""
+    if reference not in _MODELS:
+        from codec.zoo import ExportError, load_model, load_onnx
+
+        if _RUN["backend"] != "torch":
+            try:
+                _MODELS[reference] = load_onnx(reference, _RUN["threads"])
+                return _MODELS[reference]
+            except ExportError as error:
+                if _RUN["backend"] == "onnx":
+                    raise ValueError(f"--backend onnx cannot run {reference}: {error}") from None
+                typer.echo(
+                    f"note: {reference} runs with torch: the torch-free runtime cannot run it "
+                    f"({error})",
+                    err=True,
+                )
+                _torch_threads(_RUN["threads"])
+        _MODELS[reference] = load_model(reference).to(_RUN["device"]).eval()
     return _MODELS[reference]
 
 
@@ -145,7 +164,7 @@ def _decode_job(job: Job, model_ref: str | None, force: bool, show_progress: boo
 
 
 def _run(
-    jobs: list[Job], worker, n_workers: int, device: str, describe: str, backend: str = "torch"
+    jobs: list[Job], worker, n_workers: int, device: str, describe: str, backend: str = "auto"
 ) -> None:
     threads = 1 if n_workers > 1 else usable_cpus()
     start = partial(_init_worker, device, threads, backend)
@@ -165,9 +184,9 @@ def _plan(
         fail(str(error))
 
 
-def _check_device(device: str, backend: str = "torch") -> None:
+def _check_device(device: str, backend: str = "auto") -> None:
     if backend not in BACKENDS:
-        fail(f"--backend must be torch or onnx, not {backend!r}")
+        fail(f"--backend must be auto, torch or onnx, not {backend!r}")
     if device not in ("cpu", "cuda"):
         fail(f"--device must be cpu or cuda, not {device!r}")
     if backend == "onnx" and device != "cpu":
@@ -206,7 +225,7 @@ def encode(
     device: DeviceOption = "cpu",
     force: ForceOption = False,
     jobs: JobsOption = 1,
-    backend: BackendOption = "torch",
+    backend: BackendOption = "auto",
 ) -> None:
     """Encode audio (WAV, FLAC, OGG, MP3; any rate, any channels) into token files.
 
@@ -265,7 +284,7 @@ def decode(
     device: DeviceOption = "cpu",
     force: ForceOption = False,
     jobs: JobsOption = 1,
-    backend: BackendOption = "torch",
+    backend: BackendOption = "auto",
 ) -> None:
     """Decode token files back to audio at their original sample rate and channel count.
 
@@ -290,6 +309,7 @@ def roundtrip(
     ] = None,
     model: ModelOption = None,
     force: ForceOption = False,
+    backend: BackendOption = "auto",
 ) -> None:
     """Encode and decode one file; print the bitrate and the quality (PESQ, STOI) of the result.
 
@@ -303,10 +323,11 @@ def roundtrip(
     from codec.zoo import model_label
 
     reference = model or "default"
+    _check_device("cpu", backend)
     if out.exists() and not force:
         fail(f"{out} exists; pass --force to overwrite it")
     try:
-        _init_worker("cpu", usable_cpus())
+        _init_worker("cpu", usable_cpus(), backend)
         loaded = _model(reference)
         n = (
             stages

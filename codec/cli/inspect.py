@@ -101,14 +101,15 @@ def models() -> None:
 
     Example: codec models
     """
-    from codec.zoo import ALIASES, ARCHIVE_HINT, ARCHIVED, MODELS, load_model
+    from codec.model_card import read_card
+    from codec.zoo import ALIASES, ARCHIVE_HINT, ARCHIVED, MODELS, checkpoint_file
 
     if not MODELS:
         typer.echo("no models are shipped yet; pass --model with a checkpoint file")
         return
     for name in sorted(MODELS) + sorted(ARCHIVED):
         try:
-            model = load_model(name)
+            card = read_card(checkpoint_file(name))
         except FileNotFoundError:
             if name not in ARCHIVED:
                 raise
@@ -117,7 +118,8 @@ def models() -> None:
         aliases = [alias for alias, target in ALIASES.items() if target == name]
         notes = [f"alias: {', '.join(aliases)}"] if aliases else []
         notes += ["archived"] if name in ARCHIVED else []
-        rates = ", ".join(f"{model.bitrate(n) / 1000:.2f}" for n in range(1, model.num_stages + 1))
+        stages = card.config.quantizer.n_stages
+        rates = ", ".join(f"{card.bitrate(n) / 1000:.2f}" for n in range(1, stages + 1))
         note_text = f" ({'; '.join(notes)})" if notes else ""
-        design = f"{model.config.backbone} backbone, {model.latency_ms:g} ms latency"
-        typer.echo(f"{name}{note_text}: {design}, {model.num_stages} stages, kbps {rates}")
+        design = f"{card.config.backbone} backbone, {card.latency_ms:g} ms latency"
+        typer.echo(f"{name}{note_text}: {design}, {stages} stages, kbps {rates}")
