@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import subprocess
 import sys
 import tempfile
@@ -42,16 +41,18 @@ RATE = 16000
 
 
 def timed(command: list[str], pin: bool = True) -> tuple[float, float]:
-    """Wall seconds and peak memory (MB) of one run of `command`, on CPU 0 with `pin`."""
+    """Wall seconds and peak memory (MB, GNU time's maximum resident set) of one run of
+    `command`, on CPU 0 with `pin`. GNU time forks the command itself: a child forked from this
+    large process would report this process's memory as its own peak."""
+    pinned = (["taskset", "-c", "0"] if pin else []) + command
     start = time.perf_counter()
-    process = subprocess.Popen((["taskset", "-c", "0"] if pin else []) + command,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
-    _, status, usage = os.wait4(process.pid, 0)
+    done = subprocess.run(["/usr/bin/time", "-f", "peak-kb %M", *pinned],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
     seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(command)} failed: {process.stderr.read().decode()[-500:]}")
-    process.stderr.close()
-    return seconds, usage.ru_maxrss / 1024
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {done.stderr[-500:]}")
+    peak = next(line for line in done.stderr.splitlines() if line.startswith("peak-kb "))
+    return seconds, int(peak.split()[1]) / 1024
 
 
 def median_run(commands: list[list[str]], repeats: int) -> tuple[float, float]:

@@ -41,7 +41,7 @@ STAGES = [
     ("read + resample", ("soundfile.py", "soxr", "codec/audio.py")),
     ("onnxruntime sessions built", ("initialize_session", "InferenceSession.__init__")),
     ("graphs run (the network)", ("pybind11_state.run>",)),
-    ("entropy coding", ("codec/entropy.py",)),
+    ("entropy coding", ("codec/entropy.py", "bisect_right")),  # the rANS decoder searches
     ("token file framing", ("codec/tokens.py",)),
     ("writing", ("method 'write'",)),
 ]

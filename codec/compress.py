@@ -274,6 +274,7 @@ def decode_file(
             f"{name} was made by model {header.model!r} (weights {header.model_hash}), "
             "and the model given has other weights"
         )
+    _check_fits(header, model, name)
     reader.entropy = _entropy_for(model, header, name)
     rate = header.original_sample_rate
     resample = StreamResampler(model.sample_rate, rate, header.channels)
@@ -319,6 +320,20 @@ def decode_file(
         out.write(np.pad(last, ((0, 0), (0, total - written - last.shape[1]))))
     lost = [(f / header.frame_rate, (f + n) / header.frame_rate) for f, n in reader.lost]
     return DecodeResult(header, lost, reader.num_samples is not None)
+
+
+def _check_fits(header: TokenHeader, model: TorchCoder | OnnxCodec, name: str) -> None:
+    """TokenFileError unless the header's rates, hop, stages and codes per stage are those of
+    `model` (its weights' hash matches, but the header's other fields could still lie)."""
+    n = header.n_stages
+    fits = (header.sample_rate, header.hop_length) == (model.sample_rate, model.hop_length)
+    if not fits or n > model.num_stages or header.codebook_sizes != model.codebook_sizes[:n]:
+        raise TokenFileError(
+            f"{name} is corrupted: its header ({n} stages of {header.codebook_sizes[0]} codes, "
+            f"{header.sample_rate} Hz, hop {header.hop_length}) does not fit model "
+            f"{header.model!r} ({model.num_stages} stages of {model.codebook_sizes[0]} codes, "
+            f"{model.sample_rate} Hz, hop {model.hop_length})"
+        )
 
 
 def _entropy_for(model: Model | TorchCoder, header: TokenHeader, name: str) -> EntropyModel | None:

@@ -24,7 +24,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from codec.entropy import EntropyCodingError, EntropyModel
+from codec.entropy import SCHEME, EntropyCodingError, EntropyModel
 
 MAGIC = b"CDCT"
 VERSION = 3  # the newest this module reads; it writes 3 with entropy tables, 2 without
@@ -40,6 +40,8 @@ PACKET_FRAMING = 6  # b"P", u8 frames, ..., u32 CRC
 CODED_PACKET = struct.Struct("<cHBH")  # version 3: b"P", sequence, frames, payload size
 CODED_END = struct.Struct("<cQI")  # version 3: b"E", samples, frames
 MAX_PAYLOAD = 0xFFFF
+MAX_PACKET_BITS = 1 << 23  # a fixed-rate packet's codes: at most 1 MiB
+MIN_RATE, MAX_RATE = 4000, 384000  # sample rates a header may give (as codec.audio reads)
 LOST = -1  # the code of every frame of a damaged packet, when a reader salvages
 
 
@@ -92,12 +94,53 @@ class TokenHeader:
             coding = bytes([self.entropy_scheme]) + bytes.fromhex(self.entropy_hash)
         return bytes([len(name)]) + name + bytes.fromhex(self.model_hash) + fields + sizes + coding
 
+    def check(self) -> None:
+        """ValueError unless every field is of its type and within the format's limits, so
+        that what a reader allocates and computes is bounded by the file's own size."""
+        numbers = [self.sample_rate, self.hop_length, self.original_sample_rate, self.channels]
+        numbers += [self.frames_per_packet, self.entropy_scheme]
+        sizes = self.codebook_sizes
+        if not (
+            isinstance(self.model, str)
+            and isinstance(self.model_hash, str)
+            and isinstance(sizes, list)
+            and all(type(n) is int for n in [*numbers, *sizes])
+            and (self.entropy_hash is None or isinstance(self.entropy_hash, str))
+        ):
+            raise ValueError("a field holds a value of the wrong type")
+        limits = [
+            ("model sample rate", self.sample_rate, MIN_RATE, MAX_RATE),
+            ("hop length", self.hop_length, 1, self.sample_rate),
+            ("original sample rate", self.original_sample_rate, MIN_RATE, MAX_RATE),
+            ("channels", self.channels, 1, 255),
+            ("frames per packet", self.frames_per_packet, 1, MAX_PACKET_FRAMES),
+            ("stages", len(sizes), 1, 255),
+            ("codes per stage", min(sizes, default=2), 2, 0xFFFF),
+            ("codes per stage", max(sizes, default=2), 2, 0xFFFF),
+        ]
+        for what, value, low, high in limits:
+            if not low <= value <= high:
+                raise ValueError(f"{what} {value} is outside {low}..{high}")
+        if self.entropy_hash is not None and self.entropy_scheme != SCHEME:
+            raise ValueError(
+                f"entropy-coding scheme {self.entropy_scheme} is unknown (this codec reads "
+                f"scheme {SCHEME}): upgrade codec"
+            )
+        bits = self.frames_per_packet * self.channels * sum(math.log2(k) for k in sizes)
+        if bits > MAX_PACKET_BITS:
+            raise ValueError(f"a packet would take {bits / 8:.0f} bytes, over 1 MiB")
+
     @classmethod
     def from_bytes(cls, data: bytes, version: int) -> TokenHeader:
-        """Parse a header of format `version` (2, 3: binary, 1: JSON); ValueError if
-        malformed."""
+        """Parse a header of format `version` (2, 3: binary, 1: JSON) and `check` it;
+        ValueError if malformed."""
         if version == 1:
-            return cls(**json.loads(data))
+            fields = json.loads(data)
+            if not isinstance(fields, dict):
+                raise ValueError("a version-1 header is a JSON object")
+            header = cls(**fields)
+            header.check()
+            return header
         if version not in (2, 3):
             raise ValueError(f"unknown format version {version}")
         end = 1 + data[0]
@@ -113,8 +156,7 @@ class TokenHeader:
         if version == 3:
             scheme, digest = data[start + 2 * n], data[start + 2 * n + 1 :].hex()
             header = dataclasses.replace(header, entropy_hash=digest, entropy_scheme=scheme)
-        if frames == 0:
-            raise ValueError("no frames per packet")
+        header.check()
         return header
 
     @property
@@ -137,7 +179,11 @@ def frames_per_packet(codebook_sizes: list[int], channels: int, frame_rate: floa
 
 
 def packed_size(n_digits_per_frame: list[int], frames: int) -> int:
-    """Bytes taken by `frames` frames whose digits have radices `n_digits_per_frame`."""
+    """Bytes taken by `frames` frames whose digits have radices `n_digits_per_frame`: exact,
+    and refused (ValueError) beyond MAX_PACKET_BITS before any large number is formed, so
+    its cost is bounded whatever a header says."""
+    if frames * sum(math.log2(r) for r in n_digits_per_frame) > MAX_PACKET_BITS + 1:
+        raise ValueError("a packet of over 1 MiB")
     capacity = math.prod(n_digits_per_frame) ** frames
     return max(1, ((capacity - 1).bit_length() + 7) // 8)
 
@@ -297,8 +343,9 @@ class TokenReader:
             raise TokenFileError(f"{self.name} is corrupted (header checksum mismatch)")
         try:
             return TokenHeader.from_bytes(payload, version)
-        except (ValueError, TypeError, IndexError, struct.error) as error:
-            raise TokenFileError(f"{self.name} has an unreadable header ({error})") from error
+        except (ValueError, TypeError, IndexError, struct.error, RecursionError) as error:
+            reason = "nested too deep" if isinstance(error, RecursionError) else error
+            raise TokenFileError(f"{self.name} has an unreadable header ({reason})") from None
 
     def _record_bytes(self, frames: int) -> int:
         per_frame = self.header.codebook_sizes * self.header.channels
@@ -337,8 +384,10 @@ class TokenReader:
             else:  # the tail: the last packet, if any, and the end record
                 record, end = self._split_tail(buffer)
                 ended = self._end_record(end)
+                frames = self._tail_frames(record) if record else 0
+                if ended and abs(frame + frames - self._frames_for(self.num_samples)) > 1:
+                    raise TokenFileError(f"{self.name} is corrupted (its sample count is wrong)")
                 if record:
-                    frames = self._tail_frames(record)
                     codes = self._packet(record, index, frame, frames)
                     if not ended and self.lost[-1:] == [(frame, frames)]:  # neither end is whole
                         raise TokenFileError(f"{self.name} is truncated (no end record)")
@@ -357,19 +406,30 @@ class TokenReader:
             return tail[:-END_RECORD_BYTES], tail[-END_RECORD_BYTES:]
         if tail[:1] == END:
             return b"", tail
+        if len(tail) > 1 and not 1 <= tail[1] <= self.header.frames_per_packet:
+            raise TokenFileError(f"{self.name} is corrupted (its last packet has no valid size)")
         size = self._record_bytes(tail[1]) if len(tail) > 1 else len(tail) + 1
         if len(tail) < size + END_RECORD_BYTES:
             raise TokenFileError(f"{self.name} is truncated (no end record)")
         return tail[:size], tail[size:]
 
     def _tail_frames(self, record: bytes) -> int:
-        """Frames of the last packet: its length byte, or (damaged) what its size implies."""
-        if self._record_bytes(record[1]) == len(record):
+        """Frames of the last packet: its length byte, or (damaged) what its size implies: the
+        most frames, up to a full packet, whose record has this size (sizes grow with the
+        frames, so a binary search: a few sizes computed, not one per possible length)."""
+        most = self.header.frames_per_packet
+        if 1 <= record[1] <= most and self._record_bytes(record[1]) == len(record):
             return record[1]
-        fits = [f for f in range(1, MAX_PACKET_FRAMES + 1) if self._record_bytes(f) == len(record)]
-        if not fits:
+        low, high = 0, most  # the last f with a record no longer than this one, in low..high
+        while low < high:
+            middle = (low + high + 1) // 2
+            if self._record_bytes(middle) <= len(record):
+                low = middle
+            else:
+                high = middle - 1
+        if low == 0 or self._record_bytes(low) != len(record):
             raise TokenFileError(f"{self.name} is corrupted (its last packet has no valid size)")
-        return fits[-1]
+        return low
 
     def _packet(self, record: bytes, index: int, frame: int, frames: int) -> np.ndarray:
         header = self.header

@@ -109,8 +109,11 @@ def load_onnx(name_or_path: str | Path, threads: int = 1) -> OnnxCodec:
     if path.is_dir():
         return OnnxCodec(path, threads)
     file = checkpoint_file(name_or_path)
-    digest = hashlib.sha256(file.read_bytes()).hexdigest()[:16]
-    cached = onnx_cache() / "onnx" / f"{file.stem}-{digest}"
+    digest = hashlib.sha256()
+    with open(file, "rb") as stream:  # in blocks: the weights need not sit in memory
+        while block := stream.read(1 << 20):
+            digest.update(block)
+    cached = onnx_cache() / "onnx" / f"{file.stem}-{digest.hexdigest()[:16]}"
     if not (cached / "manifest.json").is_file():
         from codec.export import export_model
 

@@ -205,3 +205,30 @@ def test_each_line_is_drawn_against_its_own_cpu_hours(tmp_path):
     out = tmp_path / "campaign.png"
     module.plot(argparse.Namespace(lines=lines, out=out))
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_validation_curves_are_read_from_the_training_log_and_drawn(tmp_path):
+    module = load_script(CAMPAIGN)
+    runs = []
+    for name, mel in (("a", 0.5), ("b", 0.7)):
+        log = tmp_path / name / "log"
+        log.mkdir(parents=True)
+        lines = [
+            "2026-12-05 01:00:00 step 50: loss/mel=0.9 loss/total=2.1",
+            f"2026-12-05 01:01:00 step 500: valid/mel_distance={mel} valid/stoi=0.6 "
+            "valid/pesq_wb=1.1",
+            f"2026-12-05 01:02:00 step 1000: valid/mel_distance={mel - 0.1} valid/stoi=0.7 "
+            "valid/pesq_wb=1.2",
+        ]
+        (log / "train.log").write_text("\n".join(lines) + "\n")
+        runs.append(tmp_path / name)
+    scores = module.validation(runs[0])
+    assert scores["mel_distance"] == [(500, 0.5), (1000, 0.4)]
+    assert scores["stoi"] == [(500, 0.6), (1000, 0.7)] and set(scores) == {
+        "mel_distance", "stoi", "pesq_wb"
+    }  # fmt: skip
+    out = tmp_path / "curves.png"
+    module.curves(argparse.Namespace(runs=runs, labels=["v7", "v3"], out=out))
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(SystemExit, match="2 runs and 1 labels"):
+        module.curves(argparse.Namespace(runs=runs, labels=["v7"], out=out))

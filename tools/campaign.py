@@ -7,6 +7,7 @@ Usage: python tools/campaign.py start --data DATA [--minutes 100] [--threads 2] 
        python tools/campaign.py report
 (each takes --state DIR: where one line's log and weights are kept, egs/mini/campaign/v7)
        python tools/campaign.py plot [--lines DIR ...] [--out PNG]
+       python tools/campaign.py curves EXP... --out PNG [--labels NAME ...]
 
 A campaign line is one network design trained round after round: egs/mini/campaign/v3 holds
 the rounds of v3.yaml's network (v3-v6, 18.4 CPU-hours), egs/mini/campaign/v7 those of v7.yaml's,
@@ -311,6 +312,43 @@ def plot(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}")
 
 
+def validation(exp: Path) -> dict[str, list[tuple[int, float]]]:
+    """A run's validation scores from its train.log: metric -> [(step, value)]."""
+    found: dict[str, list[tuple[int, float]]] = {}
+    for line in (exp / "log" / "train.log").read_text().splitlines():
+        if ": valid/" not in line:
+            continue
+        step = int(line.split(" step ", 1)[1].split(":", 1)[0])
+        for key, value in (item.split("=") for item in line.split(": ", 1)[1].split()):
+            found.setdefault(key.removeprefix("valid/"), []).append((step, float(value)))
+    return found
+
+
+def curves(args: argparse.Namespace) -> None:
+    """Validation mel distance, STOI and PESQ-WB over the steps of rounds side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = ("mel_distance", "stoi", "pesq_wb")
+    fig, axes = plt.subplots(1, len(metrics), figsize=(13, 4))
+    labels = args.labels or [run.parent.name for run in args.runs]
+    if len(labels) != len(args.runs):
+        raise SystemExit(f"{len(args.runs)} runs and {len(labels)} labels: give one a run")
+    for exp, label in zip(args.runs, labels, strict=True):
+        scores = validation(exp)
+        for axis, metric in zip(axes, metrics, strict=True):
+            steps, values = zip(*scores[metric], strict=True)
+            axis.plot(steps, values, "o-", label=label, markersize=3)
+            axis.set_title(f"validation {metric} (12 stages)")
+            axis.set_xlabel("step")
+    axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(args.out, dpi=100)
+    print(f"wrote {args.out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -331,11 +369,16 @@ def main() -> None:
     drawing = commands.add_parser("plot", help="docs/campaign.png from the lines' logs")
     drawing.add_argument("--lines", type=Path, nargs="+", help=f"state folders (all in {LINES})")
     drawing.add_argument("--out", type=Path, default=PLOT)
+    drawn = commands.add_parser("curves", help="validation curves of rounds side by side")
+    drawn.add_argument("runs", type=Path, nargs="+", help="rounds' experiment directories")
+    drawn.add_argument("--labels", nargs="+", help="one a run (default: each line's name)")
+    drawn.add_argument("--out", type=Path, required=True)
     table = commands.add_parser("report", help="the log as a Markdown table")
     for command in (begin, end, ship, table):
         command.add_argument("--state", type=Path, default=STATE, help="the line's log and weights")
     args = parser.parse_args()
-    actions = {"start": start, "finish": finish, "shipped": shipped, "plot": plot, "report": report}
+    actions = {"start": start, "finish": finish, "shipped": shipped, "plot": plot,
+               "curves": curves, "report": report}  # fmt: skip
     actions[args.command](args)
 
 

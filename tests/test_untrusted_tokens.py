@@ -1,0 +1,139 @@
+"""Token files from someone else: edited headers (with valid checksums) and hostile sizes are
+refused with one `error:` line, in bounded time and memory, before anything is allocated."""
+
+import io
+import json
+import struct
+import subprocess
+import zlib
+
+import numpy as np
+import pytest
+from helpers import CODEC, DATA
+
+from codec.tokens import (
+    HEADER_FIELDS,
+    TokenFileError,
+    TokenHeader,
+    TokenReader,
+    TokenWriter,
+    frames_per_packet,
+)
+
+
+def header(**fields) -> TokenHeader:
+    sizes = fields.pop("codebook_sizes", [1000] * 3)
+    base = dict(model="m", model_hash="0123456789abcdef", sample_rate=16000, hop_length=320,
+                codebook_sizes=sizes, original_sample_rate=16000, channels=1,
+                frames_per_packet=frames_per_packet(sizes, 1, 50.0))  # fmt: skip
+    return TokenHeader(**(base | fields))
+
+
+def fixed_rate_file(h: TokenHeader, frames: int, samples: int) -> bytes:
+    buffer = io.BytesIO()
+    writer = TokenWriter(buffer, h)
+    rng = np.random.default_rng(0)
+    writer.write(rng.integers(0, 1000, (h.channels, h.n_stages, frames)))
+    writer.close(samples)
+    return buffer.getvalue()
+
+
+def with_header(data: bytes, payload: bytes, version: int = 2) -> bytes:
+    """`data` with its header replaced by `payload` (checksum made valid)."""
+    (length,) = struct.unpack_from("<H", data, 5)
+    rest = data[7 + length + 4 :]
+    head = b"CDCT" + struct.pack("<BH", version, len(payload)) + payload
+    return head + struct.pack("<I", zlib.crc32(payload)) + rest
+
+
+def raw_header(channels=1, frames=50, sizes=(1000,) * 3, rate=16000, hop=320, original=16000):
+    name = b"m"
+    fields = HEADER_FIELDS.pack(rate, hop, original, channels, frames, len(sizes))
+    return bytes([len(name)]) + name + bytes(8) + fields + struct.pack(f"<{len(sizes)}H", *sizes)
+
+
+def read(data: bytes) -> TokenReader:
+    reader = TokenReader(io.BytesIO(data), "x.tok")
+    reader.count_frames()
+    return reader
+
+
+def test_a_sample_count_that_the_frames_cannot_hold_is_refused():
+    """A decompression bomb: 184 frames (3.7 s) whose end record says 10^8 samples."""
+    good = fixed_rate_file(header(), 184, 184 * 320 - 100)
+    assert read(good).num_samples == 184 * 320 - 100
+    end = b"E" + struct.pack("<Q", 10**8)
+    bomb = good[:-13] + end + struct.pack("<I", zlib.crc32(end))
+    with pytest.raises(TokenFileError, match="sample count is wrong"):
+        read(bomb)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"channels": 255, "frames": 255, "sizes": (65535,) * 255}, "over 1 MiB"),
+        ({"channels": 0}, "channels 0"),
+        ({"frames": 0}, "frames per packet 0"),
+        ({"sizes": (1,)}, "codes per stage 1"),
+        ({"original": 1}, "original sample rate 1 "),
+        ({"hop": 0}, "hop length 0"),
+        ({"rate": 0}, "model sample rate 0"),
+    ],
+)
+def test_header_fields_outside_the_formats_limits_are_refused_at_once(fields, message):
+    good = fixed_rate_file(header(), 10, 3000)
+    with pytest.raises(TokenFileError, match=f"unreadable header.*{message}"):
+        read(with_header(good, raw_header(**fields)))
+
+
+def test_version_1_headers_of_the_wrong_types_or_depth_are_refused():
+    good = fixed_rate_file(header(), 10, 3000)
+    fields = json.loads(json.dumps(header().__dict__))
+    for bad in (
+        fields | {"channels": "1"},
+        fields | {"frames_per_packet": 1_000_000},
+        [fields],
+    ):
+        with pytest.raises(TokenFileError, match="unreadable header"):
+            read(with_header(good, json.dumps(bad).encode(), version=1))
+    deep = ("[" * 30000 + "]" * 30000).encode()  # a header holds at most 65,535 bytes
+    with pytest.raises(TokenFileError, match="nested too deep"):
+        read(with_header(good, deep, version=1))
+
+
+def test_an_unknown_entropy_scheme_is_refused():
+    coded = header(entropy_hash="00" * 8, entropy_scheme=7)
+    with pytest.raises(ValueError, match="entropy-coding scheme 7 is unknown"):
+        coded.check()
+
+
+def test_a_last_packet_of_any_claimed_length_is_sized_in_bounded_time():
+    """A damaged length byte makes the reader infer the packet's frames from its size: a
+    search over a few sizes, on a header of the largest alphabets and channels allowed."""
+    h = header(codebook_sizes=[65535] * 4, channels=16)
+    h = TokenHeader(**(h.__dict__ | {"frames_per_packet": 50}))
+    data = bytearray(fixed_rate_file(h, 75, 75 * 320))  # one full packet, one of 25 frames
+    tail = len(data) - 13 - (6 + (25 * 16 * 4 * 16 + 7) // 8)
+    data[tail + 1] = 200  # the last packet's length byte
+    reader = TokenReader(io.BytesIO(bytes(data)), "x.tok", salvage=True)
+    assert reader.count_frames() == 75 and reader.lost == [(50, 25)]
+
+
+def test_a_header_that_lies_about_its_model_is_refused_on_decode(tmp_path):
+    """The model's weights match the header's hash, but the header claims 65,535 codes per
+    stage and 13 stages where the model has 12 of 1000: one error line, no output."""
+    source = tmp_path / "x.tok"
+    subprocess.run([CODEC, "encode", str(DATA / "speech_en.flac"), "-o", str(source),
+                    "--fixed-rate", "-s", "3"], check=True)  # fmt: skip
+    data = source.read_bytes()
+    (length,) = struct.unpack_from("<H", data, 5)
+    real = TokenHeader.from_bytes(data[7 : 7 + length], 2)
+    for sizes in ([65535] * 3, [1000] * 13):
+        lying = TokenHeader(**(real.__dict__ | {"codebook_sizes": sizes}))
+        (tmp_path / "lie.tok").write_bytes(with_header(data, lying.to_bytes()))
+        decode = [CODEC, "decode", str(tmp_path / "lie.tok"), "-o", str(tmp_path / "lie.wav")]
+        done = subprocess.run(decode, capture_output=True, text=True)
+        assert done.returncode == 1 and not (tmp_path / "lie.wav").exists()
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ")
+        assert "corrupted" in lines[0] or "does not fit" in lines[0]
