@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 import codec
 from codec.config import BACKBONES, ModelConfig, apply_overrides, from_dict, load_preset
@@ -22,7 +22,7 @@ from codec.encoder import SEANetEncoder
 from codec.entropy import EntropyModel
 from codec.frame_decoder import FrameDecoder
 from codec.frame_encoder import FrameEncoder
-from codec.model_card import CHECKPOINT_FORMAT
+from codec.model_card import CHECKPOINT_FORMAT, read_card
 from codec.quantizers import build_quantizer
 from codec.runtime import flush_length
 from codec.streaming import StreamingModule
@@ -165,9 +165,25 @@ class CodecModel(StreamingModule):
             elif isinstance(module, StreamingConvTranspose1d):
                 set_weight_norm(module.convtr, enabled)
 
-    def save(self, path: str | Path, half: bool = False) -> None:
+    def save(self, path: str | Path, half: bool = False, warm_start: bool = False) -> None:
         """Write config and weights (weight norm folded) to one file; load with `load_model`.
-        `half` stores floating-point weights in fp16 (half the size; loaded back as fp32)."""
+        `half` stores floating-point weights in fp16 (half the size; loaded back as fp32).
+
+        `warm_start` writes a file only for starting training from (a campaign line's state,
+        about 40% of fp16): each trained matrix in int8 with a scale per output row, other
+        trained tensors in fp16, neither the fixed transforms (rebuilt from the config) nor the
+        entropy tables (training fits new ones)."""
+        state = folded_state_dict(self)
+        fixed = {name for name, p in self.named_parameters() if not p.requires_grad}
+        scales = {}
+        if warm_start:
+            state = {k: v for k, v in state.items() if k not in fixed}
+            for name, value in list(state.items()):
+                if value.is_floating_point() and value.dim() >= 2:
+                    rows = value.reshape(value.shape[0], -1)
+                    scale = rows.abs().amax(dim=1).clamp_min(1e-12) / 127
+                    state[name] = torch.round(rows / scale[:, None]).to(torch.int8).view_as(value)
+                    scales[name] = scale.half()
         checkpoint = {
             "format": CHECKPOINT_FORMAT,
             "version": CHECKPOINT_VERSION,
@@ -175,11 +191,13 @@ class CodecModel(StreamingModule):
             "name": self.name,
             "config": dataclasses.asdict(self.config),
             "state_dict": {
-                k: v.cpu().half() if half and v.is_floating_point() else v.cpu()
-                for k, v in folded_state_dict(self).items()
+                k: v.cpu().half() if (half or warm_start) and v.is_floating_point() else v.cpu()
+                for k, v in state.items()
             },
         }
-        if self.entropy is not None:
+        if warm_start:
+            checkpoint["int8_scales"] = scales
+        elif self.entropy is not None:
             checkpoint["entropy"] = self.entropy.state()
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
@@ -191,10 +209,12 @@ class CodecModel(StreamingModule):
         """A model saved by `save`, in inference form (weight norm folded, eval mode)."""
         if not Path(path).is_file():
             raise FileNotFoundError(f"no model checkpoint at {path}")
+        read_card(path)  # ValueError in one line (not torch's advice) for any other file
         try:
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:
-            raise ValueError(f"{path} is not a codec model checkpoint ({error})") from error
+            kind = type(error).__name__
+            raise ValueError(f"{path} is not a codec model checkpoint ({kind})") from error
         if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"{path} is not a codec model checkpoint")
         if checkpoint["version"] > CHECKPOINT_VERSION:
@@ -203,10 +223,27 @@ class CodecModel(StreamingModule):
             )
         model = cls(from_dict(ModelConfig, checkpoint["config"]), checkpoint["name"])
         model.set_weight_norm(False)
-        model.load_state_dict(checkpoint["state_dict"])
+        model.load_state_dict(checkpoint_weights(checkpoint, model))
         if "entropy" in checkpoint:
             model.entropy = EntropyModel.from_state(checkpoint["entropy"])
         return model.eval()
+
+
+def checkpoint_weights(checkpoint: dict, model: nn.Module) -> dict[str, Tensor]:
+    """The state dict of a checkpoint `CodecModel.save` wrote: as stored, or for a warm start
+    (`warm_start=True`) its int8 rows scaled back and the fixed transforms taken from `model`,
+    which its config built."""
+    scales = checkpoint.get("int8_scales")
+    if scales is None:
+        return checkpoint["state_dict"]
+    state = dict(checkpoint["state_dict"])
+    for name, scale in scales.items():
+        rows = state[name].reshape(state[name].shape[0], -1).float()
+        state[name] = (rows * scale.float()[:, None]).view(state[name].shape)
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            state.setdefault(name, parameter.detach().clone())
+    return state
 
 
 def build_model(preset: str | Path = "speech16k", **overrides: Any) -> CodecModel:

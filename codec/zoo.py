@@ -40,27 +40,36 @@ def resolve(name: str) -> str:
     return ALIASES.get(name, name)
 
 
+def is_path(reference: str | Path) -> bool:
+    """Whether a model argument names a file or folder rather than a zoo model: a Path, or text
+    with a directory separator or a `.ckpt` suffix. So a file in the working folder named
+    `default` or like a zoo model is never taken for one (`./default` names the file)."""
+    text = str(reference)
+    return isinstance(reference, Path) or "/" in text or os.sep in text or text.endswith(".ckpt")
+
+
 def load_model(name_or_path: str | Path) -> CodecModel:
     """A checkpoint file, or a model of the zoo by name (`codec models` lists them)."""
     from codec.model import CodecModel
 
     model = CodecModel.load(checkpoint_file(name_or_path))
-    if not Path(name_or_path).is_file():
+    if not is_path(name_or_path):
         model.name = resolve(str(name_or_path))
     return model
 
 
 def model_label(reference: str | Path) -> str:
     """How a token file names its model: the versioned zoo name, or the checkpoint's file name."""
-    path = Path(reference)
-    return path.name if path.is_file() else resolve(str(reference))
+    return Path(reference).name if is_path(reference) else resolve(str(reference))
 
 
 def checkpoint_file(name_or_path: str | Path) -> Path:
     """The checkpoint file behind a zoo name or a path."""
     path = Path(name_or_path)
-    if path.is_file():
-        return path
+    if is_path(name_or_path):
+        if path.is_file():
+            return path
+        raise FileNotFoundError(f"no model checkpoint at {path}")
     name = resolve(str(name_or_path))
     if name in MODELS:
         return MODEL_DIR / MODELS[name]
@@ -68,8 +77,8 @@ def checkpoint_file(name_or_path: str | Path) -> Path:
         return archive_dir(name) / ARCHIVED[name]
     known = ", ".join(sorted(MODELS) + sorted(ALIASES) + sorted(ARCHIVED)) or "none shipped yet"
     raise FileNotFoundError(
-        f"no model file or zoo model named {str(name_or_path)!r} (zoo: {known}); "
-        "give the path of a checkpoint written by CodecModel.save"
+        f"no zoo model named {str(name_or_path)!r} (zoo: {known}); a checkpoint is named by "
+        f"a path with a folder or a .ckpt suffix (./{name_or_path})"
     )
 
 
@@ -106,7 +115,7 @@ def load_onnx(name_or_path: str | Path, threads: int = 1) -> OnnxCodec:
     from codec.runtime import OnnxCodec
 
     path = Path(name_or_path)
-    if path.is_dir():
+    if is_path(name_or_path) and path.is_dir():
         return OnnxCodec(path, threads)
     file = checkpoint_file(name_or_path)
     digest = hashlib.sha256()

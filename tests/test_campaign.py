@@ -64,10 +64,14 @@ def test_rounds_resume_from_local_weights_then_from_the_committed_ones(tmp_path,
     assert first["steps"] > 0 and first["audio_seconds"] > 0 and first["cpu_minutes"] > 0
     assert set(first["dev"]) == {"3", "6", "12"} and 0 < first["dev"]["12"]["stoi"] <= 1
     assert first["config"] == "tiny-frame" and "train.batch_size=2" in first["set"]
-    committed = codec.load_model(state / "latest.ckpt")  # fp16 weights, loaded as fp32
+    committed = codec.load_model(state / "latest.ckpt")  # a warm start: int8 matrices
     stored = torch.load(state / "latest.ckpt", weights_only=True)["state_dict"]
-    assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float16}
-    assert committed.config.backbone == "frame" and committed.entropy is not None
+    assert {v.dtype for v in stored.values() if v.dim() >= 2} == {torch.int8}
+    trained = codec.load_model(work / "exp" / "campaign" / "state" / "round1" / "model.ckpt")
+    for name, value in committed.state_dict().items():  # within int8's rounding of each row
+        row_max = trained.state_dict()[name].reshape(len(value), -1).abs().amax(1).max()
+        assert (value - trained.state_dict()[name]).abs().max() <= row_max / 254 + 1e-3, name
+    assert committed.config.backbone == "frame" and committed.entropy is None
 
     second = round_of(work, state, corpus)  # the same machine: round 1's last state, moments too
     checkpoints = work.absolute() / "exp" / "campaign" / "state" / "round1" / "checkpoints"
@@ -232,3 +236,11 @@ def test_validation_curves_are_read_from_the_training_log_and_drawn(tmp_path):
     assert out.read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(SystemExit, match="2 runs and 1 labels"):
         module.curves(argparse.Namespace(runs=runs, labels=["v7"], out=out))
+
+
+def test_a_line_whose_weights_are_gone_is_not_restarted_silently(tmp_path):
+    module = load_script(CAMPAIGN)
+    rounds = [{"round": 1, "exp": str(tmp_path / "gone"), "shipped": None}]
+    with pytest.raises(SystemExit, match="start a new line"):
+        module.start_weights(tmp_path, rounds)
+    assert module.start_weights(tmp_path, []) == (None, False)  # a new line: from scratch

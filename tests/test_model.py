@@ -120,7 +120,7 @@ def test_load_refuses_what_is_not_a_checkpoint(tmp_path):
     torch.save({"format": "something-else"}, bogus)
     with pytest.raises(ValueError, match="not a codec model checkpoint"):
         codec.load_model(bogus)
-    with pytest.raises(FileNotFoundError, match="no model file or zoo model named"):
+    with pytest.raises(FileNotFoundError, match="no model checkpoint at"):
         codec.load_model(tmp_path / "missing.ckpt")
 
 

@@ -163,7 +163,7 @@ def test_init_from_starts_from_other_weights_with_a_fresh_optimizer(corpus, tmp_
     missing = CliRunner().invoke(
         app, train_args(corpus, tmp_path / "x", "--init-from", str(tmp_path / "nope.pt"))
     )
-    assert missing.exit_code == 1 and "--init-from: no model file or zoo model" in missing.output
+    assert missing.exit_code == 1 and "--init-from: no model checkpoint at" in missing.output
 
 
 def test_init_modules_copies_the_backbone_around_a_fresh_quantizer_of_another_kind(
@@ -263,7 +263,7 @@ def test_fine_tune_a_zoo_model_by_name(corpus, tmp_path, monkeypatch):
     unknown = CliRunner().invoke(app, ["train", "--init-from", "nope", *data, "-o", str(out)])
     assert (
         unknown.exit_code == 1
-        and "--init-from: no model file or zoo model named 'nope'" in unknown.output
+        and "--init-from: no zoo model named 'nope'" in unknown.output
         and "tiny-latest" in unknown.output
     )
     neither = CliRunner().invoke(app, ["train", *data, "-o", str(tmp_path / "c")])

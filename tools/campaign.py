@@ -22,7 +22,7 @@ the round's last fifth (optim.decay_fraction), so no round needs to know how man
 N + 1 continues round N from where its decay began (weights and AdamW moments, kept in round N's
 experiment directory) when that is on this machine: round N's decay was a branch, for scoring and
 shipping. Else it starts from the newest round's last checkpoint (its moments too), from the
-campaign's committed weights on a fresh machine (the line's latest.ckpt, fp16: only the
+campaign's committed weights on a fresh machine (the line's latest.ckpt, a warm start: only the
 repository is needed) with a fresh AdamW warmed up again, or from scratch. It runs in the
 background at the lowest priority (nice 19, its session's scheduling group too: see
 `lowest_priority`), on the OMP threads given, and `start` returns at once. A round cut off before
@@ -31,10 +31,12 @@ its end (its machine stopped) is continued by the next `start` from its newest c
 `finish` waits for the round's model, scores it on dev (and, with --held-out, on held-out speech)
 at 3, 6 and 12 stages, appends the round to the log (the line's rounds.json: start
 weights, config and --set overrides, CPU minutes, steps, audio-seconds, scores) and writes its
-weights to latest.ckpt; commit both. `plot` draws every line's held-out quality against its
+weights to latest.ckpt as a warm start (int8, 5 MB: the repository must still travel to a GPU
+machine in one 64 MiB call); commit both. `plot` draws every line's held-out quality against its
 cumulative CPU-hours, with the classical codecs as horizontal lines (docs/campaign.png);
 `report` prints one line's log as a Markdown table. Ship a round that beats the default on
-held-out speech with tools/ship_model.py and record that with `shipped NAME`.
+held-out speech with tools/ship_model.py, from the round's own model.ckpt (full precision, on
+the machine that trained it), and record that with `shipped NAME`.
 """
 
 from __future__ import annotations
@@ -86,8 +88,9 @@ def start_weights(state: Path, rounds: list[dict]) -> tuple[Path | None, bool]:
     machine of the newest round: its state where its learning rate began to decay (that round's
     decay was a branch for scoring and shipping), else its last training checkpoint (the end of
     its decay; its moments spare the next warm-up a cold start). Elsewhere the committed weights
-    (latest.ckpt, or the zoo model the newest round shipped as), with fresh moments; else None
-    (from scratch)."""
+    (latest.ckpt, or the zoo model the newest round shipped as), with fresh moments; for a line
+    with no rounds, None (from scratch). A line whose weights are nowhere is an error, not a
+    silent restart that its log would count as a continuation."""
     from codec.train.checkpoint import DECAY_START, latest_checkpoint
 
     if rounds:
@@ -103,6 +106,11 @@ def start_weights(state: Path, rounds: list[dict]) -> tuple[Path | None, bool]:
         from codec.zoo import checkpoint_file
 
         return checkpoint_file(rounds[-1]["shipped"]), False
+    if rounds:
+        raise SystemExit(
+            f"{state} logs {len(rounds)} round(s), but their weights are neither on this machine "
+            f"({rounds[-1]['exp']}) nor committed ({weights}): start a new line (--state) instead"
+        )
     return None, False
 
 
@@ -207,7 +215,7 @@ def finish(args: argparse.Namespace) -> None:
                 means = quality_by_stages(model, files, STAGES, METRICS, pool)
                 entry[name] = {n: {k: round(v, 4) for k, v in m.items()} for n, m in means.items()}
     write_log(args.state, [*rounds, entry])
-    model.save(args.state / "latest.ckpt", half=True)
+    model.save(args.state / "latest.ckpt", warm_start=True)
     print(json.dumps(entry, indent=1))
     print(f"wrote {args.state}/rounds.json and latest.ckpt: commit them")
 

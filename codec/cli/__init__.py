@@ -14,5 +14,18 @@ from codec.cli.app import app
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. SIGTERM ends the command as SIGINT does, through its clean-up
+    (no hidden temporary file is left); an operating-system error no command reports itself
+    (a name too long, say) is one `error:` line, not a traceback."""
+    import signal
+    import sys
+
+    from codec.cli.jobs import stop_on
+
+    stop_on(signal.SIGTERM)
+    try:
+        app()
+    except OSError as error:
+        where = f": {error.filename}" if error.filename else ""
+        print(f"error: {error.strerror or error}{where}", file=sys.stderr)
+        sys.exit(1)

@@ -23,7 +23,12 @@ BACKENDS = ("auto", "torch", "onnx")
 
 ModelOption = Annotated[
     str | None,
-    typer.Option("--model", "-m", help="Zoo name (see `codec models`) or checkpoint file."),
+    typer.Option(
+        "--model",
+        "-m",
+        help="Zoo name (see `codec models`), or a checkpoint file or exported folder named by "
+        "a path with a / or a .ckpt suffix (./mymodel for one in this folder).",
+    ),
 ]
 ForceOption = Annotated[bool, typer.Option("--force", help="Overwrite outputs that exist.")]
 JobsOption = Annotated[

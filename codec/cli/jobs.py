@@ -17,6 +17,20 @@ from typing import BinaryIO
 from codec.audio import find_files
 
 STDIO = "-"
+_STOPPED: list[int] = []  # the signal that ended the command, once `stop_on` has caught one
+
+
+def stop_on(signum: int) -> None:
+    """End the command on signal `signum` as SIGINT ends it: an exception raised where the
+    program is, so every clean-up runs (no hidden temporary output is left). A library that
+    turns it into an error of its own cannot keep a batch going: `run_jobs` stops too."""
+    import signal
+
+    def stop(number: int, frame: object) -> None:
+        _STOPPED.append(number)
+        raise SystemExit(128 + number)
+
+    signal.signal(signum, stop)
 
 
 def usable_cpus() -> int:
@@ -57,10 +71,14 @@ def plan(
     inputs: list[str], out: str | None, suffixes: tuple[str, ...], out_suffix: str
 ) -> list[Job]:
     """Jobs for the CLI inputs. Without `-o` an output goes beside its input with `out_suffix`.
-    With one plain input, `-o` names the output file (`-` for stdout) or an existing directory;
-    with several inputs, a directory or a wav.scp, `-o` is a directory that keeps the inputs'
-    relative paths (a wav.scp's utterance ids)."""
+    With one plain input, `-o` names the output file (`-` for stdout) or a directory (one that
+    exists, or any path ending in `/`, made if missing); with several inputs, a directory or a
+    wav.scp, `-o` is a directory that keeps the inputs' relative paths (a wav.scp's utterance
+    ids, which must stay inside it: an absolute id or one with `..` is refused)."""
     single = len(inputs) == 1 and not _is_batch_input(inputs[0])
+    into_folder = (
+        out is not None and out != STDIO and (out.endswith(("/", os.sep)) or Path(out).is_dir())
+    )
     jobs = []
     for item in inputs:
         for source, relative in _expand(item, suffixes):
@@ -68,9 +86,14 @@ def plan(
                 if source == STDIO:
                     raise ValueError("reading stdin needs -o (a file, or - for stdout)")
                 target = str(Path(source).with_suffix(out_suffix))
-            elif single and not Path(out).is_dir():
+            elif single and not into_folder:
                 target = out
             else:
+                if relative.is_absolute() or ".." in relative.parts:
+                    raise ValueError(
+                        f"{source}: its name {str(relative)!r} would be written outside {out}; "
+                        "ids in a wav.scp must be relative names without '..'"
+                    )
                 target = str(Path(out) / relative.with_suffix(out_suffix))
             jobs.append(Job(source, target))
     targets = [job.target for job in jobs if job.target != STDIO]
@@ -89,7 +112,8 @@ def plan(
 def atomic_output(target: str, force: bool) -> Iterator[BinaryIO]:
     """A binary stream for `target`: for `-`, a buffer copied to stdout on success (audio
     headers need a seekable file); else a temporary file beside `target`, renamed over it only
-    on success. An existing `target` needs `force`."""
+    on success. An existing `target` needs `force`, and is replaced only if a regular file
+    (never a device, a FIFO or a folder)."""
     if target == STDIO:
         buffer = io.BytesIO()
         yield buffer
@@ -97,10 +121,13 @@ def atomic_output(target: str, force: bool) -> Iterator[BinaryIO]:
         sys.stdout.buffer.flush()
         return
     path = Path(target)
+    if path.exists() and not path.is_file():
+        raise FileExistsError(f"{target} exists and is not a regular file: give another -o")
     if path.exists() and not force:
         raise FileExistsError(f"{target} exists; pass --force to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # hidden beside the output, named after it but short enough for any legal output name
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:64]}.", suffix=".tmp")
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # as a plain open() would create it, not mkstemp's 0600
@@ -155,6 +182,8 @@ def run_jobs(
             try:
                 worker(job)
             except Exception as error:  # noqa: BLE001  (one bad file must not stop a batch)
+                if _STOPPED:  # the signal's exit, turned into an error by a library
+                    raise SystemExit(128 + _STOPPED[0]) from None
                 report(job, error)
             bar.update()
     else:

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 from codec.data.crops import CropBatches, CropSettings
 from codec.data.kaldi import load_utterance, read_data_dir, sample_audio, validate_data_dir
 from codec.data.memory import MemoryCrops, bank_bytes, load_bank
-from codec.model import CodecModel
+from codec.model import CodecModel, checkpoint_weights
 from codec.spectral import MultiScaleMelDistance
 from codec.train.checkpoint import (
     DECAY_START,
@@ -229,7 +229,10 @@ class Trainer:
         round from the previous one's `DECAY_START`. `train.init_modules` copies only those
         parts; the others keep their fresh initialisation."""
         state = load_checkpoint(path)
-        weights = state["model"] if "optimizer" in state else state.get("state_dict")
+        if "optimizer" in state:
+            weights = state["model"]
+        else:  # a model file, maybe a warm start with int8 weights
+            weights = checkpoint_weights(state, self.model) if "state_dict" in state else None
         if not isinstance(weights, dict):
             raise ValueError(f"{path} holds no model weights")
         if self.cfg.train.init_optimizer:
