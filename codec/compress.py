@@ -357,10 +357,10 @@ def read_codes(
     with open(path, "rb") as stream:
         reader = TokenReader(stream, str(path))
         if reader.header.version >= 3:
-            if model is None:
-                from codec.zoo import load_model
+            if model is None:  # the zoo model's tables, from its exported graphs: no torch
+                from codec.zoo import load_onnx
 
-                model = load_model(zoo_name(reader.header, str(path)))
+                model = load_onnx(zoo_name(reader.header, str(path)))
             reader.entropy = _entropy_for(model, reader.header, str(path))
         codes = reader.read_all()
     return reader.header, codes, reader.num_samples

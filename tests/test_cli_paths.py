@@ -4,6 +4,7 @@ a model argument is a zoo name unless it looks like a path, and every failure is
 import os
 import signal
 import subprocess
+import sys
 import time
 
 from helpers import CODEC, DATA
@@ -77,3 +78,42 @@ def test_sigterm_leaves_no_temporary_file(tmp_path):
     code = process.wait(30)
     assert code == 128 + signal.SIGTERM, process.stderr.read().decode()[-2000:]
     assert sorted(os.listdir(tmp_path)) == ["long.wav"]
+
+
+def test_argument_errors_are_one_line(tmp_path):
+    line = one_error_line(codec("encode", SPEECH, "-o", "x.tok", "-s", "13", cwd=tmp_path))
+    assert line == "error: --stages 13: the model has 12 stages"
+    line = one_error_line(codec("encode", "missing.wav", cwd=tmp_path))
+    assert "missing.wav" in line
+
+
+def test_dumping_an_entropy_coded_file_imports_no_torch(tmp_path):
+    """The zoo model's entropy tables come from its exported graphs' folder."""
+    long = tmp_path / "long.flac"
+    import numpy as np
+    import soundfile as sf
+
+    speech, rate = sf.read(SPEECH)
+    sf.write(long, np.tile(speech, 8), rate)
+    assert codec("encode", long, "-o", "x.tok", cwd=tmp_path).returncode == 0
+    assert "entropy-coded" in codec("info", "x.tok", cwd=tmp_path).stdout
+    script = (
+        "import sys\nfrom codec.cli import app\n"
+        "try:\n    app(['dump', 'x.tok', '-o', 'x.npy'])\nexcept SystemExit as e:\n"
+        "    assert not e.code, e.code\nassert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                          text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert np.load(tmp_path / "x.npy").shape[:2] == (1, 12)
+
+
+def test_the_default_path_writes_the_same_bytes_at_any_thread_count(tmp_path):
+    written = []
+    for cpus in ("0", "0,1"):
+        out = f"x{len(written)}.tok"
+        done = subprocess.run(["taskset", "-c", cpus, CODEC, "encode", SPEECH, "-o", out],
+                              cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        written.append((tmp_path / out).read_bytes())
+    assert written[0] == written[1]

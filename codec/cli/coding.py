@@ -246,18 +246,18 @@ def encode(
         fail("give --bitrate or --stages, not both")
     _check_device(device, backend)
     reference = model or "default"
+    job_list = _plan(inputs, out, AUDIO_SUFFIXES, TOKEN_SUFFIX)  # argument errors before a model
     try:
         from codec.compress import stages_for_bitrate
 
         _init_worker(device, usable_cpus(), backend)
         loaded = _model(reference)
-        if stages is not None and stages > loaded.num_stages:
-            fail(f"--stages {stages}: the model has {loaded.num_stages} stages")
         if bitrate is not None:
             stages_for_bitrate(loaded, bitrate)
     except (FileNotFoundError, ValueError, RuntimeError) as error:
         fail(str(error))
-    job_list = _plan(inputs, out, AUDIO_SUFFIXES, TOKEN_SUFFIX)
+    if stages is not None and stages > loaded.num_stages:
+        fail(f"--stages {stages}: the model has {loaded.num_stages} stages")
     single = len(job_list) == 1
     worker = partial(
         _encode_job,
