@@ -121,6 +121,11 @@ class AudioWriter:
     def __init__(
         self, target: str | Path | BinaryIO, sample_rate: int, channels: int, format: str = "WAV"
     ) -> None:
+        if format.upper() == "FLAC" and channels > FLAC_MAX_CHANNELS:
+            raise ValueError(
+                f"FLAC holds at most {FLAC_MAX_CHANNELS} channels and this audio has {channels}: "
+                "write a .wav file"
+            )
         subtype = "VORBIS" if format.upper() == "OGG" else "PCM_16"
         target = str(target) if isinstance(target, Path) else target
         self._file = sf.SoundFile(
@@ -151,10 +156,17 @@ def pcm16_bytes(audio: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+OUTPUT_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", "": "WAV"}
+FLAC_MAX_CHANNELS = 8
+
+
 def audio_format(path: str | Path) -> str:
-    """The container for an output path from its suffix: FLAC, OGG, else WAV."""
+    """The container for an output path from its suffix (WAV without one); ValueError for a
+    suffix this codec cannot write, rather than WAV bytes under another format's name."""
     suffix = Path(path).suffix.lower()
-    return {".flac": "FLAC", ".ogg": "OGG"}.get(suffix, "WAV")
+    if suffix not in OUTPUT_FORMATS:
+        raise ValueError(f"cannot write {suffix} audio to {path}: name a .wav, .flac or .ogg file")
+    return OUTPUT_FORMATS[suffix]
 
 
 def read_stdin_bytes(stream: BinaryIO) -> io.BytesIO:

@@ -117,3 +117,21 @@ def test_the_default_path_writes_the_same_bytes_at_any_thread_count(tmp_path):
         assert done.returncode == 0, done.stderr
         written.append((tmp_path / out).read_bytes())
     assert written[0] == written[1]
+
+
+def test_outputs_are_written_in_their_named_format_or_refused(tmp_path):
+    assert codec("encode", SPEECH, "-o", "x.tok", "-s", "3", cwd=tmp_path).returncode == 0
+    line = one_error_line(codec("decode", "x.tok", "-o", "x.mp3", cwd=tmp_path))
+    assert "cannot write .mp3 audio" in line and not (tmp_path / "x.mp3").exists()
+    line = one_error_line(codec("roundtrip", SPEECH, "-o", "-", cwd=tmp_path))
+    assert "give -o an audio file" in line
+    import numpy as np
+    import soundfile as sf
+
+    nine = np.tile(sf.read(SPEECH)[0][:16000, None], (1, 9))
+    sf.write(tmp_path / "nine.wav", 0.5 * nine, 16000)
+    assert codec("encode", "nine.wav", "-o", "nine.tok", "-s", "3", cwd=tmp_path).returncode == 0
+    line = one_error_line(codec("decode", "nine.tok", "-o", "nine.flac", cwd=tmp_path))
+    assert "FLAC holds at most 8 channels" in line and not (tmp_path / "nine.flac").exists()
+    assert codec("decode", "nine.tok", "-o", "out.wav", cwd=tmp_path).returncode == 0
+    assert sf.info(tmp_path / "out.wav").channels == 9

@@ -329,6 +329,8 @@ def roundtrip(
 
     reference = model or "default"
     _check_device("cpu", backend)
+    if str(out) == "-":
+        fail("roundtrip prints its figures on stdout: give -o an audio file")
     if out.exists() and not force:
         fail(f"{out} exists; pass --force to overwrite it")
     try:
