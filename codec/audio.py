@@ -38,15 +38,43 @@ def _open(source: AudioSource, name: str) -> sf.SoundFile:
         raise AudioError(f"cannot read audio from {name}: {error}") from error
 
 
+def _wav_declared_frames(source: AudioSource) -> int | None:
+    """The samples per channel a WAV file's `data` chunk header declares (libsndfile reads what
+    is there without a word when a file was cut short), or None where it declares none (a
+    stream written to a pipe: size 0 or 0xFFFFFFFF) or the header cannot be walked."""
+    if isinstance(source, str | Path):
+        with open(source, "rb") as stream:
+            head = stream.read(1 << 16)
+    else:
+        position = source.tell()
+        source.seek(0)
+        head = source.read(1 << 16)
+        source.seek(position)
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    at, align = 12, 0
+    while at + 8 <= len(head):
+        chunk, size = head[at : at + 4], int.from_bytes(head[at + 4 : at + 8], "little")
+        if chunk == b"fmt " and at + 22 <= len(head):
+            align = int.from_bytes(head[at + 20 : at + 22], "little")  # bytes per frame
+        if chunk == b"data":
+            return size // align if align and size not in (0, 0xFFFFFFFF) else None
+        at += 8 + size + size % 2
+    return None
+
+
 class AudioReader:
     """Reads an audio file (WAV, FLAC, OGG, MP3: what libsndfile reads) in fixed-size blocks.
 
     `blocks()` yields float32 `[channels, n]` blocks of `block_frames` samples (the last may be
-    shorter), each checked for NaN/Inf. Sample rate and channel count are checked on open.
+    shorter), each checked for NaN/Inf. Sample rate and channel count are checked on open; a
+    file that ends before its header's length is read to its end and noted in `short_read`.
     """
 
     def __init__(self, source: AudioSource, name: str | None = None) -> None:
         self.name = name or str(source)
+        self.short_read: str | None = None  # after `blocks`: the file ended before its header said
+        self._source = source
         self._file = _open(source, self.name)
         self.sample_rate = self._file.samplerate
         self.channels = self._file.channels
@@ -62,6 +90,7 @@ class AudioReader:
 
     def blocks(self, block_frames: int) -> Iterator[np.ndarray]:
         total = 0
+        declared = _wav_declared_frames(self._source) if self._file.format == "WAV" else None
         with self._file:
             for block in self._file.blocks(blocksize=block_frames, dtype="float32", always_2d=True):
                 if not np.isfinite(block).all():
@@ -70,6 +99,10 @@ class AudioReader:
                 yield np.ascontiguousarray(block.T)
         if total == 0:
             raise AudioError(f"{self.name} has no audio samples")
+        if declared is not None and total < declared:
+            self.short_read = (
+                f"{self.name}: its header promises {declared} samples, it holds {total}"
+            )
 
 
 class StreamResampler:

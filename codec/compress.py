@@ -135,6 +135,7 @@ class EncodeResult:
     header: TokenHeader
     num_samples: int  # per channel, at the original rate
     frames: int
+    short_read: str | None = None  # the audio ended before its header said (a cut-off file)
 
     @property
     def seconds(self) -> float:
@@ -224,7 +225,7 @@ def encode_file(
         chosen = sizes.index(min(sizes))
         target.write(outputs[chosen].getvalue())
         header = headers[chosen]
-    return EncodeResult(header, num_samples, frames)
+    return EncodeResult(header, num_samples, frames, reader.short_read)
 
 
 ModelLoader = Callable[[TokenHeader], Model]

@@ -135,3 +135,17 @@ def test_outputs_are_written_in_their_named_format_or_refused(tmp_path):
     assert "FLAC holds at most 8 channels" in line and not (tmp_path / "nine.flac").exists()
     assert codec("decode", "nine.tok", "-o", "out.wav", cwd=tmp_path).returncode == 0
     assert sf.info(tmp_path / "out.wav").channels == 9
+
+
+def test_a_wav_cut_short_is_coded_with_a_warning(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    sf.write(tmp_path / "full.wav", 0.1 * np.random.default_rng(0).standard_normal(32000), 16000)
+    data = (tmp_path / "full.wav").read_bytes()
+    (tmp_path / "cut.wav").write_bytes(data[: 44 + 1000])  # the header still says 32,000
+    done = codec("encode", "cut.wav", "-o", "cut.tok", cwd=tmp_path)
+    assert done.returncode == 0
+    assert "warning: cut.wav: its header promises 32000 samples, it holds 500" in done.stderr
+    whole = codec("encode", "full.wav", "-o", "full.tok", cwd=tmp_path)
+    assert whole.returncode == 0 and "warning" not in whole.stderr

@@ -130,7 +130,7 @@ def _encode_job(
         atomic_output(job.target, force) as target,
         _progress_bar(show and total is not None, total, "encode") as progress,
     ):
-        encode_file(
+        result = encode_file(
             model,
             _label(model_ref, model),
             source,
@@ -140,6 +140,8 @@ def _encode_job(
             progress,
             fixed_rate,
         )
+    if result.short_read:
+        typer.echo(f"warning: {result.short_read}: coded what it holds", err=True)
     return job.target
 
 
