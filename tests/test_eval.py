@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 from helpers import DATA
 from typer.testing import CliRunner
@@ -102,3 +103,23 @@ def test_token_usage_report(tmp_path):
     )
     assert report["ideal_kbps"] <= report["nominal_kbps"] + 1e-9
     assert report["actual_kbps"] > report["nominal_kbps"]  # fixed-rate files, with framing
+
+
+def test_unreadable_hypotheses_are_reported_and_the_rest_scored(tmp_path):
+    """One empty and one NaN hypothesis among good ones: per_utt.csv has every row."""
+    speech, rate = load_audio(DATA / "speech_en.flac")
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "hyp").mkdir()
+    for name in ("good", "empty", "nan"):
+        save_audio(tmp_path / "ref" / f"{name}.wav", speech, rate)
+    save_audio(tmp_path / "hyp" / "good.wav", speech, rate)
+    (tmp_path / "hyp" / "empty.wav").write_bytes(b"")
+    broken = speech.astype(np.float32).copy()
+    broken[0, 100] = np.nan
+    sf.write(tmp_path / "hyp" / "nan.wav", broken.T, rate, subtype="FLOAT")
+    result = run("eval", tmp_path / "ref", tmp_path / "hyp", "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    rows = (tmp_path / "out" / "per_utt.csv").read_text().splitlines()
+    assert len(rows) == 4 and sum("audio: " in row for row in rows) == 2
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["pesq_wb"]["n"] == 1 and summary["pesq_wb"]["failed"] == 2

@@ -60,11 +60,18 @@ def score_pair(
     pair: Pair, metrics: tuple[str, ...] = DEFAULT_METRICS, text: str | None = None
 ) -> dict:
     """One row of `per_utt.csv`: the key, the delay found, every value of `metrics` (NaN if
-    missing) and the reasons of the missing ones; `text` is the reference's transcript."""
+    missing) and the reasons of the missing ones; `text` is the reference's transcript. A file
+    that cannot be read (empty, NaN samples, not audio) gives a row of NaN with the reason, so
+    the rest of an evaluation is still scored and written."""
     from codec.audio import load_audio
 
-    ref, _ = load_audio(pair.ref, EVAL_RATE)
-    hyp, _ = load_audio(pair.hyp, EVAL_RATE)
+    try:
+        ref, _ = load_audio(pair.ref, EVAL_RATE)
+        hyp, _ = load_audio(pair.hyp, EVAL_RATE)
+    except (OSError, ValueError, RuntimeError) as error:
+        row = {"key": pair.key, "delay_ms": math.nan}
+        row |= {name: math.nan for name in value_names(metrics)}
+        return row | {"errors": f"audio: {error}"}
     result = score(ref.mean(axis=0), hyp.mean(axis=0), EVAL_RATE, metrics=metrics, text=text)
     row = {"key": pair.key, "delay_ms": result.delay_ms}
     row |= {name: result.values.get(name, math.nan) for name in value_names(metrics)}
