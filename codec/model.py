@@ -174,9 +174,9 @@ class CodecModel(StreamingModule):
         trained tensors in fp16, neither the fixed transforms (rebuilt from the config) nor the
         entropy tables (training fits new ones)."""
         state = folded_state_dict(self)
-        fixed = {name for name, p in self.named_parameters() if not p.requires_grad}
         scales = {}
         if warm_start:
+            fixed = {name for name, p in self.named_parameters() if not p.requires_grad}
             state = {k: v for k, v in state.items() if k not in fixed}
             for name, value in list(state.items()):
                 if value.is_floating_point() and value.dim() >= 2:
@@ -209,14 +209,12 @@ class CodecModel(StreamingModule):
         """A model saved by `save`, in inference form (weight norm folded, eval mode)."""
         if not Path(path).is_file():
             raise FileNotFoundError(f"no model checkpoint at {path}")
-        read_card(path)  # ValueError in one line (not torch's advice) for any other file
+        read_card(path)  # its format and config, in one line (not torch's advice) if not ours
         try:
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:
             kind = type(error).__name__
             raise ValueError(f"{path} is not a codec model checkpoint ({kind})") from error
-        if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{path} is not a codec model checkpoint")
         if checkpoint["version"] > CHECKPOINT_VERSION:
             raise ValueError(
                 f"{path} needs a newer codec (checkpoint version {checkpoint['version']})"

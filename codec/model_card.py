@@ -91,4 +91,6 @@ def read_card(path: str | Path) -> ModelCard:
         raise ValueError(f"{path} is not a codec model checkpoint ({error})") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a codec model checkpoint")
+    if not isinstance(checkpoint.get("config"), dict):
+        raise ValueError(f"{path} is a codec model checkpoint without its config")
     return ModelCard(str(checkpoint.get("name")), from_dict(ModelConfig, checkpoint["config"]))

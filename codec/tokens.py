@@ -24,6 +24,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from codec.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 from codec.entropy import SCHEME, EntropyCodingError, EntropyModel
 
 MAGIC = b"CDCT"
@@ -41,7 +42,6 @@ CODED_PACKET = struct.Struct("<cHBH")  # version 3: b"P", sequence, frames, payl
 CODED_END = struct.Struct("<cQI")  # version 3: b"E", samples, frames
 MAX_PAYLOAD = 0xFFFF
 MAX_PACKET_BITS = 1 << 23  # a fixed-rate packet's codes: at most 1 MiB
-MIN_RATE, MAX_RATE = 4000, 384000  # sample rates a header may give (as codec.audio reads)
 LOST = -1  # the code of every frame of a damaged packet, when a reader salvages
 
 
@@ -109,9 +109,9 @@ class TokenHeader:
         ):
             raise ValueError("a field holds a value of the wrong type")
         limits = [
-            ("model sample rate", self.sample_rate, MIN_RATE, MAX_RATE),
+            ("model sample rate", self.sample_rate, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE),
             ("hop length", self.hop_length, 1, self.sample_rate),
-            ("original sample rate", self.original_sample_rate, MIN_RATE, MAX_RATE),
+            ("original sample rate", self.original_sample_rate, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE),
             ("channels", self.channels, 1, 255),
             ("frames per packet", self.frames_per_packet, 1, MAX_PACKET_FRAMES),
             ("stages", len(sizes), 1, 255),

@@ -49,6 +49,9 @@ def test_a_file_that_is_no_checkpoint_is_refused_and_nothing_in_it_runs(tmp_path
     with pytest.raises(ValueError, match="is not a codec model checkpoint"):
         read_card(tmp_path / "evil.ckpt")
     assert not mark.exists()
+    torch.save({"format": "codec-model", "version": 1}, tmp_path / "bare.ckpt")
+    with pytest.raises(ValueError, match="without its config"):
+        codec.load_model(tmp_path / "bare.ckpt")
     (tmp_path / "noise.ckpt").write_bytes(os.urandom(2000))
     with pytest.raises(ValueError, match="is not a codec model checkpoint"):
         read_card(tmp_path / "noise.ckpt")
