@@ -237,16 +237,25 @@ class DecodeResult:
     """What `decode_file` wrote, and what of the file was damaged and filled."""
 
     header: TokenHeader
-    lost_seconds: list[tuple[float, float]]  # (start, end) of each damaged packet, filled
+    lost_seconds: list[tuple[float, float]]  # (start, end) of each run of damaged packets
     length_known: bool  # False: the end record was damaged, the length rounded to frames
+    lost_packets: int = 0  # in those runs
+    trailing_bytes: int = 0  # after the end record, skipped
 
     def damage(self) -> str | None:
         """One line on what was lost, or None for an intact file."""
-        parts = [f"{a:.2f}-{b:.2f} s" for a, b in self.lost_seconds]
-        if parts:
-            parts = [f"{len(parts)} damaged packet(s), silence in their place: {', '.join(parts)}"]
+        parts = []
+        if self.lost_seconds:
+            runs = ", ".join(f"{a:.2f}-{b:.2f} s" for a, b in self.lost_seconds)
+            n = self.lost_packets
+            parts.append(f"{n} damaged packet{'s' * (n > 1)}, silence in their place: {runs}")
         if not self.length_known:
-            parts.append("end record damaged: the length is rounded up to whole frames")
+            parts.append(
+                "end record damaged or at odds with the packets: the length is rounded up to "
+                "whole frames"
+            )
+        if self.trailing_bytes:
+            parts.append(f"{self.trailing_bytes} bytes after the end record skipped")
         return "; ".join(parts) or None
 
 
@@ -320,7 +329,9 @@ def decode_file(
         last = pending[:, : total - written]
         out.write(np.pad(last, ((0, 0), (0, total - written - last.shape[1]))))
     lost = [(f / header.frame_rate, (f + n) / header.frame_rate) for f, n in reader.lost]
-    return DecodeResult(header, lost, reader.num_samples is not None)
+    packets = sum(math.ceil(n / header.frames_per_packet) for _, n in reader.lost)
+    known = reader.num_samples is not None
+    return DecodeResult(header, lost, known, packets, reader.trailing)
 
 
 def _check_fits(header: TokenHeader, model: TorchCoder | OnnxCodec, name: str) -> None:

@@ -26,7 +26,7 @@ from typing import BinaryIO
 import numpy as np
 
 from codec.runtime import DelayTrim, flush_length
-from codec.tokens import TokenFileError, TokenHeader, pack, packed_size, unpack
+from codec.tokens import TokenFileError, TokenHeader, pack, packed_size, parse_header, unpack
 
 MAGIC = b"CDCS"
 VERSION = 1
@@ -54,7 +54,7 @@ def read_stream_header(stream: BinaryIO) -> TokenHeader:
     body, crc = stream.read(length), stream.read(4)
     if len(body) != length or len(crc) != 4 or zlib.crc32(body) != struct.unpack("<I", crc)[0]:
         raise TokenFileError("the live stream's header is damaged")
-    return TokenHeader.from_bytes(body, 2)
+    return parse_header(body, 2, "the live stream")
 
 
 def payload_bytes(header: TokenHeader) -> int:

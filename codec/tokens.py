@@ -41,6 +41,7 @@ PACKET_FRAMING = 6  # b"P", u8 frames, ..., u32 CRC
 CODED_PACKET = struct.Struct("<cHBH")  # version 3: b"P", sequence, frames, payload size
 CODED_END = struct.Struct("<cQI")  # version 3: b"E", samples, frames
 MAX_PAYLOAD = 0xFFFF
+MIN_PAYLOAD = 5  # version 3: the coder's final state, at least 5 bytes
 MAX_PACKET_BITS = 1 << 23  # a fixed-rate packet's codes: at most 1 MiB
 LOST = -1  # the code of every frame of a damaged packet, when a reader salvages
 
@@ -212,6 +213,15 @@ def unpack(data: bytes, radices: list[int], frames: int, channels: int) -> np.nd
     return np.array(digits, dtype=np.int64).reshape(frames, channels, len(radices))
 
 
+def parse_header(payload: bytes, version: int, name: str) -> TokenHeader:
+    """`TokenHeader.from_bytes`, every way a header can be malformed one TokenFileError."""
+    try:
+        return TokenHeader.from_bytes(payload, version)
+    except (ValueError, TypeError, IndexError, struct.error, RecursionError) as error:
+        reason = "nested too deep" if isinstance(error, RecursionError) else error
+        raise TokenFileError(f"{name} has an unreadable header ({reason})") from None
+
+
 class TokenWriter:
     """Writes a header, then codes as they come, in packets; `close` writes the end record.
 
@@ -291,15 +301,19 @@ class TokenReader:
     `header` is read at once; iterate `packets()` for codes `[channels, n_q, frames]`; after
     the last packet `num_samples` holds the original length. Every defect is a TokenFileError,
     except with `salvage`: then a damaged packet comes out as `LOST` codes for its frames and is
-    listed in `lost` as (first frame, frames), and a damaged end record leaves `num_samples`
-    None. A damaged header or a truncated file (its last packet and end record both broken) is
-    an error either way.
+    listed in `lost` as (first frame, frames); a damaged end record leaves `num_samples` None;
+    bytes after an intact end record (a second file appended, say) are skipped and counted in
+    `trailing`. A damaged header, or a file with no end record (truncated), is an error either
+    way.
 
-    Versions 1 and 2: every packet but the last holds `frames_per_packet` frames, so packet k
-    starts at a known offset: a flipped bit costs its own packet only, even one in a packet's
-    length byte. Version 3 (entropy-coded, packets of varying size) needs `entropy`, the tables
-    the header names; its packets carry sequence numbers, so after a damaged one the reader
-    finds the next intact packet by its checksum and knows how many frames were lost.
+    Every packet but the last holds `frames_per_packet` frames. After damage the reader finds
+    the next intact record by its checksum, wherever it starts, so flipped bits and inserted
+    or deleted bytes cost only the packets they touch. Version 3 (entropy-coded, packets of
+    varying size, needs `entropy`, the tables the header names) numbers its packets, which
+    says how many were lost; versions 1 and 2 (fixed-rate) do not, and the count comes from
+    the distance to the next intact packet in whole packets (exact for damage under half a
+    packet), and at the end from the end record's length. Frames lost are never more than the
+    damaged bytes could have held, so the output stays bounded by the file's size.
     """
 
     def __init__(
@@ -315,6 +329,7 @@ class TokenReader:
         self.entropy = entropy
         self.num_samples: int | None = None
         self.lost: list[tuple[int, int]] = []
+        self.trailing = 0
         self.header = self._read_header()
 
     def _read(self, n: int, what: str) -> bytes:
@@ -341,135 +356,30 @@ class TokenReader:
         (crc,) = struct.unpack("<I", self._read(4, "header"))
         if zlib.crc32(payload) != crc:
             raise TokenFileError(f"{self.name} is corrupted (header checksum mismatch)")
-        try:
-            return TokenHeader.from_bytes(payload, version)
-        except (ValueError, TypeError, IndexError, struct.error, RecursionError) as error:
-            reason = "nested too deep" if isinstance(error, RecursionError) else error
-            raise TokenFileError(f"{self.name} has an unreadable header ({reason})") from None
-
-    def _record_bytes(self, frames: int) -> int:
-        per_frame = self.header.codebook_sizes * self.header.channels
-        return PACKET_FRAMING + packed_size(per_frame, frames)
-
-    def _fill(self, buffer: bytes, size: int) -> bytes:
-        """`buffer` read on to `size` bytes, or to the end of the stream."""
-        while len(buffer) < size:
-            more = self.stream.read(size - len(buffer))
-            if not more:
-                break
-            buffer += more
-        return buffer
+        return parse_header(payload, version, self.name)
 
     def packets(self) -> Iterator[np.ndarray]:
         """Codes `[channels, n_q, frames]` of each packet, in order."""
-        if self.header.version == 3:
-            yield from self._coded_packets(decode=True)
-        else:
-            yield from self._fixed_rate_packets()
+        yield from self._packets(decode=True)
 
     def count_frames(self) -> int:
         """Read to the end, checking every record, without decoding codes; the frame count."""
-        if self.header.version == 3:
-            return sum(codes.shape[2] for codes in self._coded_packets(decode=False))
-        return sum(codes.shape[2] for codes in self._fixed_rate_packets())
+        return sum(codes.shape[2] for codes in self._packets(decode=False))
 
-    def _fixed_rate_packets(self) -> Iterator[np.ndarray]:
-        full = self._record_bytes(self.header.frames_per_packet)
-        buffer, index, frame = b"", 0, 0
-        while True:
-            buffer = self._fill(buffer, full + END_RECORD_BYTES + 1)
-            if len(buffer) > full + END_RECORD_BYTES:  # a whole packet with more behind it
-                record, buffer = buffer[:full], buffer[full:]
-                codes = self._packet(record, index, frame, self.header.frames_per_packet)
-            else:  # the tail: the last packet, if any, and the end record
-                record, end = self._split_tail(buffer)
-                ended = self._end_record(end)
-                frames = self._tail_frames(record) if record else 0
-                if ended and abs(frame + frames - self._frames_for(self.num_samples)) > 1:
-                    raise TokenFileError(f"{self.name} is corrupted (its sample count is wrong)")
-                if record:
-                    codes = self._packet(record, index, frame, frames)
-                    if not ended and self.lost[-1:] == [(frame, frames)]:  # neither end is whole
-                        raise TokenFileError(f"{self.name} is truncated (no end record)")
-                    yield codes
-                return
-            yield codes
-            index += 1
-            frame += codes.shape[2]
-
-    def _split_tail(self, tail: bytes) -> tuple[bytes, bytes]:
-        if not tail:
-            raise TokenFileError(f"{self.name} is truncated (no end record)")
-        if self.salvage:  # trust the lengths, not the bytes that give them
-            if len(tail) < END_RECORD_BYTES:
-                raise TokenFileError(f"{self.name} is truncated (no end record)")
-            return tail[:-END_RECORD_BYTES], tail[-END_RECORD_BYTES:]
-        if tail[:1] == END:
-            return b"", tail
-        if len(tail) > 1 and not 1 <= tail[1] <= self.header.frames_per_packet:
-            raise TokenFileError(f"{self.name} is corrupted (its last packet has no valid size)")
-        size = self._record_bytes(tail[1]) if len(tail) > 1 else len(tail) + 1
-        if len(tail) < size + END_RECORD_BYTES:
-            raise TokenFileError(f"{self.name} is truncated (no end record)")
-        return tail[:size], tail[size:]
-
-    def _tail_frames(self, record: bytes) -> int:
-        """Frames of the last packet: its length byte, or (damaged) what its size implies: the
-        most frames, up to a full packet, whose record has this size (sizes grow with the
-        frames, so a binary search: a few sizes computed, not one per possible length)."""
-        most = self.header.frames_per_packet
-        if 1 <= record[1] <= most and self._record_bytes(record[1]) == len(record):
-            return record[1]
-        low, high = 0, most  # the last f with a record no longer than this one, in low..high
-        while low < high:
-            middle = (low + high + 1) // 2
-            if self._record_bytes(middle) <= len(record):
-                low = middle
-            else:
-                high = middle - 1
-        if low == 0 or self._record_bytes(low) != len(record):
-            raise TokenFileError(f"{self.name} is corrupted (its last packet has no valid size)")
-        return low
-
-    def _packet(self, record: bytes, index: int, frame: int, frames: int) -> np.ndarray:
+    def _packets(self, decode: bool) -> Iterator[np.ndarray]:
+        """Without `decode`, each packet comes out as zeros of its shape."""
         header = self.header
-        (crc,) = struct.unpack("<I", record[-4:])
-        intact = record[:1] == PACKET and record[1] == frames and zlib.crc32(record[:-4]) == crc
-        if intact:
-            try:
-                codes = unpack(record[2:-4], header.codebook_sizes, frames, header.channels)
-                return np.transpose(codes, (1, 2, 0))
-            except TokenFileError:
-                intact = False
-        if not self.salvage:
-            raise TokenFileError(f"{self.name} is corrupted (packet {index} checksum mismatch)")
-        self.lost.append((frame, frames))
-        return np.full((header.channels, header.n_stages, frames), LOST, dtype=np.int64)
-
-    def _end_record(self, end: bytes) -> bool:
-        """Read the end record into `num_samples`; False if it is damaged (salvaging)."""
-        if len(end) > END_RECORD_BYTES:
-            raise TokenFileError(f"{self.name} is corrupted (bytes after the end record)")
-        (crc,) = struct.unpack("<I", end[-4:])
-        if end[:1] == END and zlib.crc32(end[:-4]) == crc:
-            (self.num_samples,) = struct.unpack("<Q", end[1:-4])
-            return True
-        if not self.salvage:
-            raise TokenFileError(f"{self.name} is corrupted (end record checksum mismatch)")
-        return False
-
-    def _coded_packets(self, decode: bool) -> Iterator[np.ndarray]:
-        """Version 3. Without `decode`, each packet comes out as zeros of its shape."""
-        header = self.header
-        if decode and self.entropy is None:
+        coded = header.version == 3
+        if decode and coded and self.entropy is None:
             raise TokenFileError(f"{self.name} is entropy-coded: reading it needs its model")
-        if decode and self.entropy.hash != header.entropy_hash:
+        if decode and coded and self.entropy.hash != header.entropy_hash:
             raise TokenFileError(
                 f"{self.name} was coded with entropy tables {header.entropy_hash}, and the model "
                 f"given has tables {self.entropy.hash}"
             )
-        records = _CodedRecords(self.stream, header.frames_per_packet, self._max_payload())
+        records = _Records(self.stream, header, self._max_payload(), self.salvage)
         expected = frame = 0  # the next packet's number and first frame
+        spare = 0  # packets that the bytes skipped could have held, beyond those counted lost
         while True:
             found = records.here(expected)
             if found is None or (found.tag == PACKET and found.index != expected):
@@ -480,16 +390,16 @@ class TokenReader:
                     if not records.damaged_end():
                         raise TokenFileError(f"{self.name} is truncated (no end record)")
                     return  # the end record alone is damaged: the length stays unknown
+                spare += records.most_packets(found)
                 if found.tag == PACKET:
-                    lost = (found.index - expected) * header.frames_per_packet
-                    yield from self._lost(frame, lost)
-                    frame, expected = frame + lost, found.index
+                    lost = min(found.index - expected, spare)
+                    yield from self._lost(frame, lost * header.frames_per_packet)
+                    frame += lost * header.frames_per_packet
+                    expected, spare = found.index, spare - lost
             if found.tag == END:
-                wrong = found.frames < frame or (found.frames > frame and not self.salvage)
-                if wrong or abs(found.frames - self._frames_for(found.samples)) > 1:
-                    raise TokenFileError(f"{self.name} is corrupted (its frame count is wrong)")
-                yield from self._lost(frame, found.frames - frame)
-                self.num_samples = found.samples
+                most = spare * header.frames_per_packet
+                yield from self._end(found, frame, most, records.resynced)
+                self.trailing = records.trailing
                 return
             if decode:
                 codes = self._decoded(found.payload, found.frames)
@@ -500,18 +410,39 @@ class TokenReader:
             expected += 1
             frame += found.frames
 
+    def _end(self, end: _Record, frame: int, most: int, damaged: bool) -> Iterator[np.ndarray]:
+        """Check the end record against the `frame` frames read, and set `num_samples`.
+        Salvaging a `damaged` file, the frames the record counts beyond those come out `LOST`,
+        as many as the damaged bytes had room for (`most`); where the two still disagree,
+        the frames read stand and the length stays unknown."""
+        exact = end.frames is not None  # version 3 counts frames, 1 and 2 only samples
+        total = end.frames if exact else self._frames_for(end.samples)
+        slack = 0 if exact else 1  # frames from samples: to within one
+        missing = total - frame
+        wrong = f"{self.name} is corrupted (its {'frame' if exact else 'sample'} count is wrong)"
+        if exact and abs(total - self._frames_for(end.samples)) > 1:
+            raise TokenFileError(wrong)
+        if abs(missing) > slack:
+            if not (self.salvage and damaged):
+                raise TokenFileError(wrong)
+            yield from self._lost(frame, min(max(missing, 0), most))
+            if not 0 < missing <= most:
+                return
+        self.num_samples = end.samples
+
     def _decoded(self, payload: bytes, frames: int) -> np.ndarray | None:
         """A packet's codes `[C, n_q, frames]`; None (salvaging) if they do not decode."""
         header = self.header
         try:
-            codes = self.entropy.decode(payload, frames, header.channels, header.n_stages)
-        except EntropyCodingError as error:
+            if header.version < 3:
+                codes = unpack(payload, header.codebook_sizes, frames, header.channels)
+            else:
+                codes = self.entropy.decode(payload, frames, header.channels, header.n_stages)
+                if (codes >= np.array(header.codebook_sizes)).any():
+                    raise EntropyCodingError("codes out of range")
+        except (EntropyCodingError, TokenFileError) as error:
             if not self.salvage:
                 raise TokenFileError(f"{self.name} is corrupted ({error})") from error
-            return None
-        if (codes >= np.array(header.codebook_sizes)).any():
-            if not self.salvage:
-                raise TokenFileError(f"{self.name} is corrupted (codes out of range)")
             return None
         return np.transpose(codes, (1, 2, 0))
 
@@ -519,7 +450,10 @@ class TokenReader:
         """`LOST` codes for `frames` frames from `frame` (nothing for 0 or None), in blocks of
         at most a packet, so memory stays bounded however much was lost."""
         if frames:
-            self.lost.append((frame, frames))
+            if self.lost and sum(self.lost[-1]) == frame:  # one run with the loss before
+                self.lost[-1] = (self.lost[-1][0], self.lost[-1][1] + frames)
+            else:
+                self.lost.append((frame, frames))
             header = self.header
             for start in range(0, frames, header.frames_per_packet):
                 n = min(header.frames_per_packet, frames - start)
@@ -532,7 +466,8 @@ class TokenReader:
         return math.ceil(model_samples / header.hop_length)
 
     def _max_payload(self) -> int:
-        """The most bytes a packet's payload can take (each symbol moves at most one word)."""
+        """The most bytes a version-3 packet's payload can take (each symbol moves at most
+        one word)."""
         if self.entropy is not None:
             return self.entropy.max_payload(
                 self.header.frames_per_packet, self.header.channels, self.header.n_stages
@@ -549,33 +484,53 @@ class TokenReader:
 
 @dataclass(frozen=True)
 class _Record:
-    """A version-3 record whose checksum holds."""
+    """A record whose checksum holds."""
 
     tag: bytes  # PACKET or END
     offset: int  # in the stream, from the first byte after the header
     size: int  # bytes, checksum included
-    index: int = 0  # a packet's number (its 16-bit sequence number, unwrapped)
-    frames: int = 0
+    index: int = 0  # a packet's number (v3: its 16-bit sequence number, unwrapped)
+    frames: int | None = 0  # an end record's: None in versions 1 and 2
     payload: bytes = b""
     samples: int = 0  # the end record's
 
 
-class _CodedRecords:
-    """The records of a version-3 stream: the one at the current offset, or (after damage) the
-    next intact one, found by its checksum. Holds only a window of the stream in memory.
+class _Records:
+    """The records of a stream: the one at the current offset, or (after damage) the next
+    intact one, found by its checksum. Holds only a window of the stream in memory.
 
     A packet of fewer than `frames_per_packet` frames counts only where the end record (or,
-    damaged, its length of bytes) follows it, and the end record only where nothing follows."""
+    damaged, its length of bytes) follows it, and the end record only where nothing follows
+    (salvaging: whatever follows is skipped, and counted in `trailing`)."""
 
-    def __init__(self, stream: BinaryIO, frames_per_packet: int, max_payload: int) -> None:
+    def __init__(
+        self, stream: BinaryIO, header: TokenHeader, max_payload: int, salvage: bool
+    ) -> None:
         self.stream = stream
-        self.frames_per_packet = frames_per_packet
-        self.max_payload = max_payload
-        self.max_packet = CODED_PACKET.size + max_payload + 4
+        self.frames_per_packet = header.frames_per_packet
+        self.salvage = salvage
+        self.fixed_rate = header.version < 3
+        self._digits = header.codebook_sizes * header.channels
+        self._sizes: dict[int, int] = {}  # fixed-rate record bytes by frames
+        if self.fixed_rate:
+            self.end_size = END_RECORD_BYTES
+            self.max_packet = self.min_packet = self._fixed_size(header.frames_per_packet)
+        else:
+            self.end_size = CODED_END.size + 4
+            self.max_payload = max_payload
+            self.max_packet = CODED_PACKET.size + max_payload + 4
+            self.min_packet = CODED_PACKET.size + MIN_PAYLOAD + 4
         self.buffer = bytearray()
         self.base = 0  # stream offset of buffer[0]
         self.offset = 0  # where the next record should start
         self.eof = False
+        self.trailing = 0
+        self.resynced = False
+
+    def _fixed_size(self, frames: int) -> int:
+        if frames not in self._sizes:
+            self._sizes[frames] = PACKET_FRAMING + packed_size(self._digits, frames)
+        return self._sizes[frames]
 
     def _fill(self, end: int) -> None:
         """Read until the buffer reaches stream offset `end`, or the stream ends."""
@@ -588,48 +543,68 @@ class _CodedRecords:
         self._fill(start + size)
         return bytes(self.buffer[start - self.base : start - self.base + size])
 
+    def _checked(self, at: int, size: int) -> bytes | None:
+        """The `size` bytes at `at` if they end in the CRC-32 of the rest, else None."""
+        record = self._bytes(at, size)
+        if len(record) < size or zlib.crc32(record[:-4]) != struct.unpack("<I", record[-4:])[0]:
+            return None
+        return record
+
     def _end_at(self, at: int) -> _Record | None:
-        record = self._bytes(at, CODED_END.size + 4)
-        if len(record) < CODED_END.size + 4 or record[:1] != END:
+        if self._bytes(at, 1) != END or (record := self._checked(at, self.end_size)) is None:
             return None
-        if zlib.crc32(record[:-4]) != struct.unpack("<I", record[-4:])[0]:
-            return None
+        if self.fixed_rate:
+            (samples,) = struct.unpack("<Q", record[1:-4])
+            return _Record(END, at, len(record), frames=None, samples=samples)
         _, samples, frames = CODED_END.unpack(record[:-4])
         return _Record(END, at, len(record), frames=frames, samples=samples)
 
     def _packet_at(self, at: int, expected: int) -> _Record | None:
-        head = self._bytes(at, CODED_PACKET.size)
-        if len(head) < CODED_PACKET.size or head[:1] != PACKET:
+        if self.fixed_rate:
+            head = self._bytes(at, 2)
+            if len(head) < 2 or head[:1] != PACKET or not 1 <= head[1] <= self.frames_per_packet:
+                return None
+            frames, start = head[1], 2
+            size = self._fixed_size(frames)
+            index = expected + round((at - self.offset) / self.max_packet)
+        else:
+            head = self._bytes(at, CODED_PACKET.size)
+            if len(head) < CODED_PACKET.size or head[:1] != PACKET:
+                return None
+            _, sequence, frames, payload = CODED_PACKET.unpack(head)
+            if not 1 <= frames <= self.frames_per_packet or payload > self.max_payload:
+                return None
+            size, start = CODED_PACKET.size + payload + 4, CODED_PACKET.size
+            index = expected + ((sequence - expected) & 0xFFFF)
+        if (record := self._checked(at, size)) is None:
             return None
-        _, sequence, frames, size = CODED_PACKET.unpack(head)
-        if not 1 <= frames <= self.frames_per_packet or size > self.max_payload:
-            return None
-        record = self._bytes(at, CODED_PACKET.size + size + 4)
-        if len(record) < CODED_PACKET.size + size + 4:
-            return None
-        if zlib.crc32(record[:-4]) != struct.unpack("<I", record[-4:])[0]:
-            return None
-        index = expected + ((sequence - expected) & 0xFFFF)
-        packet = _Record(PACKET, at, len(record), index, frames, record[CODED_PACKET.size : -4])
-        after = at + len(record)
-        if frames < self.frames_per_packet and not self._ends_at(after):
+        if frames < self.frames_per_packet and not self._ends_at(at + size):
             return None  # a short packet is the last one
-        return packet
+        return _Record(PACKET, at, size, index, frames, record[start:-4])
 
     def _ends_at(self, at: int) -> bool:
         """Whether an end record follows at `at`, or (damaged) just its length of bytes."""
-        self._fill(at + CODED_END.size + 5)
-        return (
-            self._end_at(at) is not None or self.base + len(self.buffer) == at + CODED_END.size + 4
-        )
+        self._fill(at + self.end_size + 1)
+        return self._end_at(at) is not None or self.base + len(self.buffer) == at + self.end_size
 
     def _record_at(self, at: int, expected: int) -> _Record | None:
         record = self._packet_at(at, expected) or self._end_at(at)
         if record is not None and record.tag == END:
             self._fill(at + record.size + 1)
             if self.base + len(self.buffer) > at + record.size:
-                return None  # bytes after the end record
+                if not self.salvage:
+                    return None  # bytes after the end record
+                self.trailing = self._skip_rest(at + record.size)
         return record
+
+    def _skip_rest(self, start: int) -> int:
+        """Read to the end of the stream, a window at a time; the bytes from `start`."""
+        self._fill(start)
+        size = self.base + len(self.buffer) - start
+        while more := self.stream.read(1 << 16):
+            size += len(more)
+        self.eof = True
+        return size
 
     def here(self, expected: int) -> _Record | None:
         return self._record_at(self.offset, expected)
@@ -640,12 +615,17 @@ class _CodedRecords:
         del self.buffer[: self.offset - self.base]
         self.base = self.offset
 
+    def most_packets(self, record: _Record) -> int:
+        """The most packets the bytes between the current offset and `record` could hold."""
+        return -(-(record.offset - self.offset) // self.min_packet)
+
     def resync(self, expected: int) -> _Record | None:
         """The next intact packet numbered `expected` or later, or the end record, searched
         from the byte after the current offset; None if there is none."""
+        self.resynced = True
         at = self.offset + 1
         while True:
-            self._fill(at + self.max_packet + CODED_END.size + 5)
+            self._fill(at + self.max_packet + self.end_size + 1)
             if at >= self.base + len(self.buffer):
                 return None
             hits = [self.buffer.find(tag, at - self.base) for tag in (PACKET, END)]
@@ -656,7 +636,6 @@ class _CodedRecords:
             at = self.base + min(hits)
             record = self._record_at(at, expected)
             if record is not None and (record.tag == END or record.index >= expected):
-                self.offset = at
                 return record
             at += 1
 
@@ -668,8 +647,10 @@ class _CodedRecords:
         """What is wrong at the current offset, for an error message."""
         if self._end_at(self.offset) is not None:
             return "corrupted (bytes after the end record)"
-        self._fill(self.offset + self.max_packet + CODED_END.size + 5)
+        if self.damaged_end():
+            return "corrupted (end record checksum mismatch)"
+        self._fill(self.offset + self.max_packet + self.end_size + 1)
         stream_end = self.base + len(self.buffer)
-        if self.eof and self._end_at(max(stream_end - CODED_END.size - 4, 0)) is None:
+        if self.eof and self._end_at(max(stream_end - self.end_size, 0)) is None:
             return "truncated (no end record)"
         return f"corrupted (packet {expected} checksum mismatch)"

@@ -9,6 +9,7 @@ import pytest
 import soundfile as sf
 import torch
 from helpers import CODEC, DATA, random_chunk_sizes
+from test_untrusted_tokens import packet_starts
 from typer.testing import CliRunner
 
 import codec
@@ -119,9 +120,26 @@ def test_info_fixed_rate_dump_and_damage_through_the_command(tmp_path):
         [CODEC, "decode", str(tmp_path / "bad.tok")], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
-    assert "1 damaged packet(s), silence in their place" in result.stderr
+    assert "1 damaged packet, silence in their place" in result.stderr
     assert sf.info(tmp_path / "bad.wav").frames == sf.info(src).frames
     assert run("info", tmp_path / "bad.tok").exit_code == 1  # strict readers refuse damage
+
+    data = bytearray((tmp_path / "x.tok").read_bytes())
+    for start in packet_starts(bytes(data), 3)[:4]:  # 20 bits over four packets in a row
+        for bit in range(5):
+            data[start + 12 + 7 * bit] ^= 1 << bit
+    (tmp_path / "bad.tok").write_bytes(bytes(data))
+    result = subprocess.run(
+        [CODEC, "decode", str(tmp_path / "bad.tok"), "--force"], capture_output=True, text=True
+    )
+    assert "4 damaged packets, silence in their place: 0.00-4.00 s" in result.stderr
+    truncated = tmp_path / "cut.tok"
+    truncated.write_bytes((tmp_path / "f.tok").read_bytes()[:-20])
+    said = [
+        subprocess.run([CODEC, *command, str(truncated)], capture_output=True, text=True).stderr
+        for command in (["info"], ["decode", "-o", str(tmp_path / "cut.wav")])
+    ]
+    assert said[0] == said[1] == f"error: {truncated} is truncated (no end record)\n"
 
 
 def test_compile_fits_tables_so_an_older_checkpoint_writes_version_3(tmp_path):

@@ -1,6 +1,8 @@
 """Live streaming: raw PCM -> packets -> PCM through the command, with lost packets concealed."""
 
 import io
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -17,7 +19,7 @@ from codec.live import (
     read_packets,
     read_stream_header,
 )
-from codec.tokens import packed_size
+from codec.tokens import TokenFileError, packed_size
 from codec.zoo import load_model
 
 PCM, _ = sf.read(DATA / "speech_fr.flac", dtype="int16")
@@ -104,3 +106,14 @@ def test_simulated_loss_rate_and_lost_marker(live):
     assert LOST_FLAG == 0x80
     bad = CliRunner().invoke(app, ["stream", "decode"], input=b"RIFF....")
     assert bad.exit_code == 1 and "not a codec live stream" in bad.stderr
+
+
+def test_a_stream_header_that_lies_is_one_error(live):
+    """Its checksum holds, its fields do not: the token files' own check refuses it."""
+    _, stream_bytes = live
+    (length,) = struct.unpack_from("<H", stream_bytes, 5)
+    body = bytearray(stream_bytes[7 : 7 + length])
+    body[-1 - 2 * read_stream_header(io.BytesIO(stream_bytes)).n_stages - 2] = 0  # channels
+    lying = stream_bytes[:7] + body + struct.pack("<I", zlib.crc32(body))
+    with pytest.raises(TokenFileError, match="live stream has an unreadable header.*channels 0"):
+        read_stream_header(io.BytesIO(lying + stream_bytes[7 + length + 4 :]))

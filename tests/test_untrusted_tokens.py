@@ -10,6 +10,8 @@ import zlib
 import numpy as np
 import pytest
 from helpers import CODEC, DATA
+from test_tokens_coded import TABLES, speechlike
+from test_tokens_coded import write as write_coded
 
 from codec.tokens import (
     HEADER_FIELDS,
@@ -18,6 +20,7 @@ from codec.tokens import (
     TokenReader,
     TokenWriter,
     frames_per_packet,
+    packed_size,
 )
 
 
@@ -29,11 +32,14 @@ def header(**fields) -> TokenHeader:
     return TokenHeader(**(base | fields))
 
 
-def fixed_rate_file(h: TokenHeader, frames: int, samples: int) -> bytes:
+def fixed_rate_file(
+    h: TokenHeader, frames: int, samples: int, codes: np.ndarray | None = None
+) -> bytes:
     buffer = io.BytesIO()
     writer = TokenWriter(buffer, h)
-    rng = np.random.default_rng(0)
-    writer.write(rng.integers(0, 1000, (h.channels, h.n_stages, frames)))
+    if codes is None:
+        codes = np.random.default_rng(0).integers(0, 1000, (h.channels, h.n_stages, frames))
+    writer.write(codes)
     writer.close(samples)
     return buffer.getvalue()
 
@@ -108,8 +114,8 @@ def test_an_unknown_entropy_scheme_is_refused():
 
 
 def test_a_last_packet_of_any_claimed_length_is_sized_in_bounded_time():
-    """A damaged length byte makes the reader infer the packet's frames from its size: a
-    search over a few sizes, on a header of the largest alphabets and channels allowed."""
+    """A damaged length byte costs the last packet, whose frames the end record's length
+    gives, on a header of the largest alphabets and channels allowed."""
     h = header(codebook_sizes=[65535] * 4, channels=16)
     h = TokenHeader(**(h.__dict__ | {"frames_per_packet": 50}))
     data = bytearray(fixed_rate_file(h, 75, 75 * 320))  # one full packet, one of 25 frames
@@ -137,3 +143,52 @@ def test_a_header_that_lies_about_its_model_is_refused_on_decode(tmp_path):
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ")
         assert "corrupted" in lines[0] or "does not fit" in lines[0]
+
+
+def packet_starts(data: bytes, version: int) -> list[int]:
+    """Offsets of the packets of an intact file."""
+    offset = 4 + 3 + struct.unpack_from("<H", data, 5)[0] + 4
+    h = TokenReader(io.BytesIO(data)).header
+    starts = []
+    while data[offset : offset + 1] == b"P":
+        starts.append(offset)
+        if version == 3:
+            offset += 6 + struct.unpack_from("<H", data, offset + 4)[0] + 4
+        else:
+            offset += 6 + packed_size(h.codebook_sizes * h.channels, data[offset + 1])
+    return starts
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_edited_appended_and_concatenated_files_cost_only_the_packets_they_touch(version):
+    """Fixed-rate files as version 3: bytes inserted or deleted cost the packet they land in,
+    bytes appended (a second file) are skipped, and the frames stay where they were."""
+    if version == 3:
+        codes = speechlike(300, seed=5)
+        good, fpp = write_coded(codes), 50
+    else:
+        codes = np.random.default_rng(5).integers(0, 1000, (1, 3, 300))
+        good = fixed_rate_file(header(), 300, 300 * 320, codes)
+        fpp = header().frames_per_packet
+    p = packet_starts(good, version)[2]  # packet 2: frames 2 fpp .. 3 fpp
+    edits = {
+        "3 bytes inserted": good[: p + 9] + b"abc" + good[p + 9 :],
+        "5 bytes deleted": good[: p + 9] + good[p + 14 :],
+        "a bit flipped in its frame count": good[: p + 1]
+        + bytes([good[p + 1] ^ 2])
+        + good[p + 2 :],
+    }
+    for what, data in edits.items():
+        reader = TokenReader(io.BytesIO(data), "x.tok", salvage=True, entropy=TABLES)
+        got = reader.read_all()
+        assert reader.lost == [(2 * fpp, fpp)] and reader.num_samples == 300 * 320 - 17 * (
+            version == 3
+        ), what
+        np.testing.assert_array_equal(np.delete(got, slice(2 * fpp, 3 * fpp), 2),
+                                      np.delete(codes, slice(2 * fpp, 3 * fpp), 2))  # fmt: skip
+    for tail in (b"\0", good):  # a byte appended, a second file
+        reader = TokenReader(io.BytesIO(good + tail), "x.tok", salvage=True, entropy=TABLES)
+        np.testing.assert_array_equal(reader.read_all(), codes)
+        assert reader.lost == [] and reader.trailing == len(tail)
+        with pytest.raises(TokenFileError, match="bytes after the end record"):
+            TokenReader(io.BytesIO(good + tail), "x.tok", entropy=TABLES).read_all()
