@@ -255,7 +255,8 @@ class DecodeResult:
                 "whole frames"
             )
         if self.trailing_bytes:
-            parts.append(f"{self.trailing_bytes} bytes after the end record skipped")
+            n = self.trailing_bytes
+            parts.append(f"{n} byte{'s' * (n > 1)} after the end record skipped")
         return "; ".join(parts) or None
 
 

@@ -140,6 +140,11 @@ def test_info_fixed_rate_dump_and_damage_through_the_command(tmp_path):
         for command in (["info"], ["decode", "-o", str(tmp_path / "cut.wav")])
     ]
     assert said[0] == said[1] == f"error: {truncated} is truncated (no end record)\n"
+    appended = tmp_path / "more.tok"
+    appended.write_bytes((tmp_path / "f.tok").read_bytes() + b"\n")
+    result = subprocess.run([CODEC, "decode", str(appended)], capture_output=True, text=True)
+    assert result.returncode == 0 and "1 byte after the end record skipped" in result.stderr
+    assert sf.info(tmp_path / "more.wav").frames == sf.info(src).frames
 
 
 def test_compile_fits_tables_so_an_older_checkpoint_writes_version_3(tmp_path):
