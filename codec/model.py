@@ -165,21 +165,29 @@ class CodecModel(StreamingModule):
             elif isinstance(module, StreamingConvTranspose1d):
                 set_weight_norm(module.convtr, enabled)
 
-    def save(self, path: str | Path, half: bool = False, warm_start: bool = False) -> None:
+    def save(self, path: str | Path, precision: str = "fp32", warm_start: bool = False) -> None:
         """Write config and weights (weight norm folded) to one file; load with `load_model`.
-        `half` stores floating-point weights in fp16 (half the size; loaded back as fp32).
 
-        `warm_start` writes a file only for starting training from (a campaign line's state,
-        about 40% of fp16): each trained matrix in int8 with a scale per output row, other
-        trained tensors in fp16, neither the fixed transforms (rebuilt from the config) nor the
-        entropy tables (training fits new ones)."""
+        `precision` is how floating-point weights are stored (all load back as fp32):
+        "fp32"; "fp16" (half the size); "int8" (about 40% of fp16): each trained matrix in
+        int8 with an fp16 scale per output row, other tensors in fp16; on the v7 frame
+        codec as good as fp32 (docs/models.md, "How models are stored").
+
+        `warm_start` writes an int8 file only for starting training from (a campaign line's
+        state): neither the fixed transforms (rebuilt from the config) nor the entropy tables
+        (training fits new ones)."""
+        if precision not in ("fp32", "fp16", "int8"):
+            raise ValueError(f"precision {precision!r}: use fp32, fp16 or int8")
+        precision = "int8" if warm_start else precision
         state = folded_state_dict(self)
         scales = {}
+        fixed = {name for name, p in self.named_parameters() if not p.requires_grad}
         if warm_start:
-            fixed = {name for name, p in self.named_parameters() if not p.requires_grad}
             state = {k: v for k, v in state.items() if k not in fixed}
+        if precision == "int8":  # trained matrices only: transforms and buffers stay fp16
+            exact = fixed | {name for name, _ in self.named_buffers()}
             for name, value in list(state.items()):
-                if value.is_floating_point() and value.dim() >= 2:
+                if name not in exact and value.is_floating_point() and value.dim() >= 2:
                     rows = value.reshape(value.shape[0], -1)
                     scale = rows.abs().amax(dim=1).clamp_min(1e-12) / 127
                     state[name] = torch.round(rows / scale[:, None]).to(torch.int8).view_as(value)
@@ -191,13 +199,13 @@ class CodecModel(StreamingModule):
             "name": self.name,
             "config": dataclasses.asdict(self.config),
             "state_dict": {
-                k: v.cpu().half() if (half or warm_start) and v.is_floating_point() else v.cpu()
+                k: v.cpu().half() if precision != "fp32" and v.is_floating_point() else v.cpu()
                 for k, v in state.items()
             },
         }
-        if warm_start:
+        if scales:
             checkpoint["int8_scales"] = scales
-        elif self.entropy is not None:
+        if self.entropy is not None and not warm_start:
             checkpoint["entropy"] = self.entropy.state()
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
@@ -228,9 +236,8 @@ class CodecModel(StreamingModule):
 
 
 def checkpoint_weights(checkpoint: dict, model: nn.Module) -> dict[str, Tensor]:
-    """The state dict of a checkpoint `CodecModel.save` wrote: as stored, or for a warm start
-    (`warm_start=True`) its int8 rows scaled back and the fixed transforms taken from `model`,
-    which its config built."""
+    """The state dict of a checkpoint `CodecModel.save` wrote: as stored, with int8 rows scaled
+    back, and (a warm start) the fixed transforms taken from `model`, which its config built."""
     scales = checkpoint.get("int8_scales")
     if scales is None:
         return checkpoint["state_dict"]

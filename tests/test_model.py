@@ -99,7 +99,7 @@ def test_save_and_load_round_trip(tiny, tmp_path):
 
 def test_half_precision_checkpoint_is_smaller_and_loads_as_float32(tiny, tmp_path):
     tiny.save(tmp_path / "full.ckpt")
-    tiny.save(tmp_path / "half.ckpt", half=True)
+    tiny.save(tmp_path / "half.ckpt", "fp16")
     stored = torch.load(tmp_path / "half.ckpt", weights_only=True)["state_dict"]
     assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float16}
     full, half = ((tmp_path / n).stat().st_size for n in ("full.ckpt", "half.ckpt"))
@@ -155,3 +155,30 @@ def test_tiny_preset_learns_in_seconds(preset):
     with torch.no_grad():
         final = (model.decode(model.encode(wav))[..., :6400] - wav).abs().mean().item()
     assert final < 0.6 * first
+
+
+def test_int8_checkpoint_keeps_tables_and_transforms_and_decodes_alike(tmp_path):
+    """Shipped models store each trained matrix in int8 rows: near half of fp16, the fixed
+    transforms exact, the entropy tables kept, the weights' hash the same at every load."""
+    model = codec.build_model("tiny-frame").eval()
+    model.fit_entropy([0.1 * torch.randn(2, 1, 16000)])
+    model.save(tmp_path / "half.ckpt", "fp16")
+    model.save(tmp_path / "int8.ckpt", "int8")
+    stored = torch.load(tmp_path / "int8.ckpt", weights_only=True)
+    assert torch.int8 in {v.dtype for v in stored["state_dict"].values()}
+    fixed = [name for name, p in model.named_parameters() if not p.requires_grad]
+    assert fixed and all(stored["state_dict"][name].dtype == torch.float16 for name in fixed)
+    half = torch.load(tmp_path / "half.ckpt", weights_only=True)["state_dict"]
+    nbytes = [
+        sum(v.nbytes for k, v in s.items() if k not in fixed) for s in (half, stored["state_dict"])
+    ]
+    assert nbytes[1] < 0.6 * nbytes[0]
+    loaded, again = (codec.load_model(tmp_path / "int8.ckpt") for _ in range(2))
+    assert loaded.entropy.hash == model.entropy.hash
+    assert loaded.weights_hash() == again.weights_hash() != model.weights_hash()
+    wav = 0.1 * torch.randn(1, 1, 6400)
+    with torch.no_grad():
+        reference, got = model(wav).audio, loaded(wav).audio
+    assert (got - reference).norm() <= 0.1 * reference.norm()
+    with pytest.raises(ValueError, match="use fp32, fp16 or int8"):
+        model.save(tmp_path / "x.ckpt", "int4")

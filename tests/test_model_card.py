@@ -27,7 +27,7 @@ def test_the_card_gives_the_loaded_models_figures(name):
 @pytest.mark.parametrize("preset", ["tiny", "tiny-frame", "speech16k-vq"])
 def test_cards_of_every_backbone_and_quantizer_family(preset, tmp_path):
     model = codec.build_model(preset)
-    model.save(tmp_path / "m.ckpt", half=True)
+    model.save(tmp_path / "m.ckpt", "fp16")
     card = read_card(tmp_path / "m.ckpt")
     assert card.config == model.config and card.latency_ms == model.latency_ms
     assert card.bitrate(2) == model.bitrate(2) and card.delay == model.delay

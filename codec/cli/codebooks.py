@@ -74,5 +74,5 @@ def compile_codebooks(
         f"fitted entropy tables {entropy.hash} on {used['seconds']:.1f} s of audio "
         f"({used['utterances']} utterances)"
     )
-    codec_model.save(out, half=half)
+    codec_model.save(out, "fp16" if half else "fp32")
     typer.echo(f"wrote {out}")
