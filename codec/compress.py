@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, BinaryIO, Union
 
 import numpy as np
 
-from codec.audio import AudioReader, AudioSource, AudioWriter, StreamResampler
+from codec.audio import MAX_CHANNELS, AudioReader, AudioSource, AudioWriter, StreamResampler
 from codec.entropy import SCHEME, EntropyModel
 from codec.runtime import FILE_CHUNK_FRAMES, DelayTrim, OnnxCodec, flush_length
 from codec.tokens import (
@@ -285,7 +285,7 @@ def decode_file(
             f"{name} was made by model {header.model!r} (weights {header.model_hash}), "
             "and the model given has other weights"
         )
-    _check_fits(header, model, name)
+    check_header_fits(header, model, name)
     reader.entropy = _entropy_for(model, header, name)
     rate = header.original_sample_rate
     resample = StreamResampler(model.sample_rate, rate, header.channels)
@@ -335,9 +335,15 @@ def decode_file(
     return DecodeResult(header, lost, known, packets, reader.trailing)
 
 
-def _check_fits(header: TokenHeader, model: TorchCoder | OnnxCodec, name: str) -> None:
+def check_header_fits(header: TokenHeader, model: TorchCoder | OnnxCodec, name: str) -> None:
     """TokenFileError unless the header's rates, hop, stages and codes per stage are those of
-    `model` (its weights' hash matches, but the header's other fields could still lie)."""
+    `model` (its weights' hash matches, but the header's other fields could still lie), and
+    its channels more than `codec encode` takes."""
+    if header.channels > MAX_CHANNELS:
+        raise TokenFileError(
+            f"{name} is corrupted: its header says {header.channels} channels, and codec "
+            f"codes at most {MAX_CHANNELS}"
+        )
     n = header.n_stages
     fits = (header.sample_rate, header.hop_length) == (model.sample_rate, model.hop_length)
     if not fits or n > model.num_stages or header.codebook_sizes != model.codebook_sizes[:n]:

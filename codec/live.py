@@ -54,7 +54,10 @@ def read_stream_header(stream: BinaryIO) -> TokenHeader:
     body, crc = stream.read(length), stream.read(4)
     if len(body) != length or len(crc) != 4 or zlib.crc32(body) != struct.unpack("<I", crc)[0]:
         raise TokenFileError("the live stream's header is damaged")
-    return parse_header(body, 2, "the live stream")
+    header = parse_header(body, 2, "the live stream")
+    if header.channels != 1:
+        raise TokenFileError(f"the live stream's header says {header.channels} channels: it has 1")
+    return header
 
 
 def payload_bytes(header: TokenHeader) -> int:

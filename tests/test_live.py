@@ -1,5 +1,6 @@
 """Live streaming: raw PCM -> packets -> PCM through the command, with lost packets concealed."""
 
+import dataclasses
 import io
 import struct
 import zlib
@@ -18,6 +19,7 @@ from codec.live import (
     payload_bytes,
     read_packets,
     read_stream_header,
+    stream_header_bytes,
 )
 from codec.tokens import TokenFileError, packed_size
 from codec.zoo import load_model
@@ -117,3 +119,17 @@ def test_a_stream_header_that_lies_is_one_error(live):
     lying = stream_bytes[:7] + body + struct.pack("<I", zlib.crc32(body))
     with pytest.raises(TokenFileError, match="live stream has an unreadable header.*channels 0"):
         read_stream_header(io.BytesIO(lying + stream_bytes[7 + length + 4 :]))
+
+
+def test_a_stream_header_that_does_not_fit_its_model_is_one_error(live):
+    """The weights' hash is right, the stages or channels are not: one `error:` line."""
+    reference, stream_bytes = live
+    stream = io.BytesIO(stream_bytes)
+    header = read_stream_header(stream)
+    rest = stream.read()
+    lies = {"codebook_sizes": [1000] * 13}, {"channels": 2}
+    for lie, says in zip(lies, ("does not fit model", "says 2 channels: it has 1"), strict=True):
+        lying = stream_header_bytes(dataclasses.replace(header, **lie)) + rest
+        result = CliRunner().invoke(app, ["stream", "decode", "--model", reference], input=lying)
+        assert result.exit_code == 1 and not result.stdout_bytes
+        assert result.stderr.count("error:") == 1 and says in result.stderr

@@ -127,22 +127,23 @@ def test_a_last_packet_of_any_claimed_length_is_sized_in_bounded_time():
 
 def test_a_header_that_lies_about_its_model_is_refused_on_decode(tmp_path):
     """The model's weights match the header's hash, but the header claims 65,535 codes per
-    stage and 13 stages where the model has 12 of 1000: one error line, no output."""
+    stage, 13 stages where the model has 12 of 1000, or 17 channels where codec codes 16 at
+    most: one error line, no output."""
     source = tmp_path / "x.tok"
     subprocess.run([CODEC, "encode", str(DATA / "speech_en.flac"), "-o", str(source),
                     "--fixed-rate", "-s", "3"], check=True)  # fmt: skip
     data = source.read_bytes()
     (length,) = struct.unpack_from("<H", data, 5)
     real = TokenHeader.from_bytes(data[7 : 7 + length], 2)
-    for sizes in ([65535] * 3, [1000] * 13):
-        lying = TokenHeader(**(real.__dict__ | {"codebook_sizes": sizes}))
+    for lie in ({"codebook_sizes": [65535] * 3}, {"codebook_sizes": [1000] * 13}, {"channels": 17}):
+        lying = TokenHeader(**(real.__dict__ | lie))
         (tmp_path / "lie.tok").write_bytes(with_header(data, lying.to_bytes()))
         decode = [CODEC, "decode", str(tmp_path / "lie.tok"), "-o", str(tmp_path / "lie.wav")]
         done = subprocess.run(decode, capture_output=True, text=True)
         assert done.returncode == 1 and not (tmp_path / "lie.wav").exists()
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ")
-        assert "corrupted" in lines[0] or "does not fit" in lines[0]
+        assert "does not fit" in lines[0] or "codes at most 16" in lines[0]
 
 
 def packet_starts(data: bytes, version: int) -> list[int]:

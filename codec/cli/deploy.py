@@ -134,7 +134,7 @@ def stream_decode(
 
     Example: ... | codec stream decode --loss-rate 0.1 | aplay -f S16_LE -r 16000 -c 1
     """
-    from codec.compress import as_coder
+    from codec.compress import as_coder, check_header_fits
     from codec.live import decode_packets, read_packets, read_stream_header
     from codec.tokens import TokenFileError
 
@@ -143,12 +143,14 @@ def stream_decode(
         header = read_stream_header(sys.stdin.buffer)
         _init_worker("cpu", 1, backend)
         coder = as_coder(_model(model or header.model))
+        if coder.model_hash != header.model_hash:
+            raise TokenFileError(
+                f"the stream was made by model {header.model!r} with other weights than the "
+                "model given"
+            )
+        check_header_fits(header, coder, "the live stream")
     except (FileNotFoundError, ValueError, TokenFileError) as error:
         fail(str(error))
-    if coder.model_hash != header.model_hash:
-        fail(
-            f"the stream was made by model {header.model!r} with other weights than the model given"
-        )
     drop = np.random.default_rng(seed) if loss_rate > 0 else None
     concealed = total = 0
     with coder.streaming(batch_size=1) as stream:
