@@ -42,7 +42,8 @@ CODED_PACKET = struct.Struct("<cHBH")  # version 3: b"P", sequence, frames, payl
 CODED_END = struct.Struct("<cQI")  # version 3: b"E", samples, frames
 MAX_PAYLOAD = 0xFFFF
 MIN_PAYLOAD = 5  # version 3: the coder's final state, at least 5 bytes
-MAX_PACKET_BITS = 1 << 23  # a fixed-rate packet's codes: at most 1 MiB
+MAX_PACKET_BITS = 1 << 20  # a fixed-rate packet's codes: at most 128 KiB (unpacking costs
+# the square of a packet's size: about 0.3 s at this size)
 LOST = -1  # the code of every frame of a damaged packet, when a reader salvages
 
 
@@ -129,7 +130,7 @@ class TokenHeader:
             )
         bits = self.frames_per_packet * self.channels * sum(math.log2(k) for k in sizes)
         if bits > MAX_PACKET_BITS:
-            raise ValueError(f"a packet would take {bits / 8:.0f} bytes, over 1 MiB")
+            raise ValueError(f"a packet would take {bits / 8:.0f} bytes, over 128 KiB")
 
     @classmethod
     def from_bytes(cls, data: bytes, version: int) -> TokenHeader:
@@ -176,7 +177,9 @@ def frames_per_packet(codebook_sizes: list[int], channels: int, frame_rate: floa
     frames = max(
         math.ceil(MIN_PACKET_SECONDS * frame_rate), math.ceil(8 * MIN_PACKET_BYTES / bits_per_frame)
     )
-    return min(frames, MAX_PACKET_FRAMES)
+    if bits_per_frame > MAX_PACKET_BITS:
+        raise ValueError(f"a frame of {bits_per_frame / 8:.0f} bytes: over a packet's 128 KiB")
+    return min(frames, MAX_PACKET_FRAMES, int(MAX_PACKET_BITS // bits_per_frame))
 
 
 def packed_size(n_digits_per_frame: list[int], frames: int) -> int:
@@ -184,33 +187,61 @@ def packed_size(n_digits_per_frame: list[int], frames: int) -> int:
     and refused (ValueError) beyond MAX_PACKET_BITS before any large number is formed, so
     its cost is bounded whatever a header says."""
     if frames * sum(math.log2(r) for r in n_digits_per_frame) > MAX_PACKET_BITS + 1:
-        raise ValueError("a packet of over 1 MiB")
+        raise ValueError("a packet of over 128 KiB")
     capacity = math.prod(n_digits_per_frame) ** frames
     return max(1, ((capacity - 1).bit_length() + 7) // 8)
 
 
 def pack(codes: np.ndarray, radices: list[int]) -> bytes:
     """Codes `[frames, channels, n_q]` (each < the radix of its stage) -> mixed-radix bytes."""
-    flat_radices = radices * (codes.size // len(radices))
-    value = 0
-    for digit, radix in zip(
-        reversed(codes.reshape(-1).tolist()), reversed(flat_radices), strict=True
-    ):
-        value = value * radix + digit
+    value = _number(codes.reshape(-1).tolist(), radices, codes.size // len(radices), {})
     return value.to_bytes(packed_size(radices * codes.shape[1], codes.shape[0]), "little")
+
+
+def _number(digits: list[int], radices: list[int], groups: int, powers: dict[int, int]) -> int:
+    """The number whose digits (first least significant) are `digits`, in `groups` repeats of
+    `radices`: built by halves, as `_digits` takes it apart."""
+    if groups <= 8:
+        value = 0
+        for digit, radix in zip(reversed(digits), reversed(radices * groups), strict=True):
+            value = value * radix + digit
+        return value
+    low = groups // 2
+    split = low * len(radices)
+    high = _number(digits[split:], radices, groups - low, powers)
+    return _number(digits[:split], radices, low, powers) + _power(radices, low, powers) * high
 
 
 def unpack(data: bytes, radices: list[int], frames: int, channels: int) -> np.ndarray:
     """Inverse of `pack`: bytes -> codes `[frames, channels, n_q]` int64."""
-    value = int.from_bytes(data, "little")
-    digits = []
-    for _ in range(frames * channels):
-        for radix in radices:
-            value, digit = divmod(value, radix)
-            digits.append(digit)
-    if value:
-        raise TokenFileError("a packet's codes are out of range: the file is corrupted")
+    digits = _digits(int.from_bytes(data, "little"), radices, frames * channels, {})
     return np.array(digits, dtype=np.int64).reshape(frames, channels, len(radices))
+
+
+def _digits(value: int, radices: list[int], groups: int, powers: dict[int, int]) -> list[int]:
+    """The digits of `value` in `groups` repeats of `radices`, first digit least significant.
+    Halving (one division by the lower half's radix product, then each half) costs a few
+    divisions of large numbers, where one division per digit would cost the square of the
+    packet's size in as many steps as it has digits; `powers` caches those products."""
+    if groups <= 8:
+        digits = []
+        for _ in range(groups):
+            for radix in radices:
+                value, digit = divmod(value, radix)
+                digits.append(digit)
+        if value:
+            raise TokenFileError("a packet's codes are out of range: the file is corrupted")
+        return digits
+    low = groups // 2
+    high, rest = divmod(value, _power(radices, low, powers))
+    return _digits(rest, radices, low, powers) + _digits(high, radices, groups - low, powers)
+
+
+def _power(radices: list[int], groups: int, powers: dict[int, int]) -> int:
+    """The product of `groups` repeats of `radices`, kept in `powers`."""
+    if groups not in powers:
+        powers[groups] = math.prod(radices) ** groups
+    return powers[groups]
 
 
 def parse_header(payload: bytes, version: int, name: str) -> TokenHeader:

@@ -62,6 +62,26 @@ def test_packing_is_exact_and_minimal(sizes, frames, channels, seed):
     bits = frames * channels * sum(math.log2(k) for k in sizes)
     assert 8 * (len(data) - 1) < bits + 1e-6 <= 8 * len(data) + 1e-6  # fits, < 8 spare bits
     assert np.array_equal(unpack(data, sizes, frames, channels), codes)
+    value, weight = 0, 1  # the format's number: c_0 + K_0 (c_1 + K_1 (c_2 + ...))
+    for code, radix in zip(codes.reshape(-1).tolist(), sizes * (frames * channels), strict=True):
+        value, weight = value + code * weight, weight * radix
+    assert data == value.to_bytes(len(data), "little")
+
+
+def test_the_largest_packet_allowed_packs_and_unpacks():
+    """128 KiB of 1-bit codes (255 frames of 255 channels of 16 stages): taken apart by halves,
+    not a division per digit (which took minutes at this size); twice the size is refused, and
+    a number beyond the codes' range is caught at any size."""
+    sizes, frames, channels = [2] * 16, 255, 255
+    codes = np.random.default_rng(0).integers(0, 2, (frames, channels, 16))
+    data = pack(codes, sizes)
+    assert len(data) == 130_050 and np.array_equal(unpack(data, sizes, frames, channels), codes)
+    with pytest.raises(ValueError, match="over 128 KiB"):
+        packed_size(sizes * channels * 2, frames)
+    sizes, codes = [3] * 10, codes[:, :, :10]  # 3^(10 x 255 x 255) < 256^bytes: room on top
+    data = pack(codes, sizes)
+    with pytest.raises(TokenFileError, match="out of range"):
+        unpack(data[:-1] + b"\xff", sizes, frames, channels)
 
 
 def test_round_trip_through_packets():

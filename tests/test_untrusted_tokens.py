@@ -77,7 +77,7 @@ def test_a_sample_count_that_the_frames_cannot_hold_is_refused():
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"channels": 255, "frames": 255, "sizes": (65535,) * 255}, "over 1 MiB"),
+        ({"channels": 255, "frames": 255, "sizes": (65535,) * 255}, "over 128 KiB"),
         ({"channels": 0}, "channels 0"),
         ({"frames": 0}, "frames per packet 0"),
         ({"sizes": (1,)}, "codes per stage 1"),
