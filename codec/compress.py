@@ -280,11 +280,6 @@ def decode_file(
     reader = TokenReader(source, name, salvage=True)
     header = reader.header
     model = as_coder(load_model(header))
-    if model.model_hash != header.model_hash:
-        raise TokenFileError(
-            f"{name} was made by model {header.model!r} (weights {header.model_hash}), "
-            "and the model given has other weights"
-        )
     check_header_fits(header, model, name)
     reader.entropy = _entropy_for(model, header, name)
     rate = header.original_sample_rate
@@ -336,9 +331,14 @@ def decode_file(
 
 
 def check_header_fits(header: TokenHeader, model: TorchCoder | OnnxCodec, name: str) -> None:
-    """TokenFileError unless the header's rates, hop, stages and codes per stage are those of
-    `model` (its weights' hash matches, but the header's other fields could still lie), and
-    its channels more than `codec encode` takes."""
+    """TokenFileError unless `model` has the weights that wrote the file and the header's
+    rates, hop, stages and codes per stage are its (the hash can match while other fields lie),
+    with no more channels than `codec encode` takes."""
+    if model.model_hash != header.model_hash:
+        raise TokenFileError(
+            f"{name} was made by model {header.model!r} (weights {header.model_hash}), "
+            "and the model given has other weights"
+        )
     if header.channels > MAX_CHANNELS:
         raise TokenFileError(
             f"{name} is corrupted: its header says {header.channels} channels, and codec "
