@@ -26,11 +26,12 @@ MODELS: dict[str, str] = {
 }
 ALIASES: dict[str, str] = {"default": "speech16k-frame-v6"}
 # Older versions that no longer fit the package, name -> checkpoint file in the archive package
-# (tools/models-archive), where their token files find them.
+# (tools/models-archive), where their token files find them. The archive stores them
+# xz-compressed (a fifth smaller); each is unpacked into the cache on first use.
 ARCHIVED: dict[str, str] = {
-    "speech16k-mini-v1": "speech16k-mini-v1.ckpt",
-    "speech16k-frame-v3": "speech16k-frame-v3.ckpt",
-    "speech16k-frame-v4": "speech16k-frame-v4.ckpt",
+    "speech16k-mini-v1": "speech16k-mini-v1.ckpt.xz",
+    "speech16k-frame-v3": "speech16k-frame-v3.ckpt.xz",
+    "speech16k-frame-v4": "speech16k-frame-v4.ckpt.xz",
 }
 ARCHIVE_HINT = "pip install tools/models-archive (from the codec repository; `make install` does)"
 
@@ -74,7 +75,7 @@ def checkpoint_file(name_or_path: str | Path) -> Path:
     if name in MODELS:
         return MODEL_DIR / MODELS[name]
     if name in ARCHIVED:
-        return archive_dir(name) / ARCHIVED[name]
+        return unpacked(archive_dir(name) / ARCHIVED[name])
     known = ", ".join(sorted(MODELS) + sorted(ALIASES) + sorted(ARCHIVED)) or "none shipped yet"
     raise FileNotFoundError(
         f"no zoo model named {str(name_or_path)!r} (zoo: {known}); a checkpoint is named by "
@@ -94,8 +95,40 @@ def archive_dir(name: str) -> Path:
     return codec_models_archive.MODEL_DIR
 
 
-def onnx_cache() -> Path:
-    """Where exported models are cached: $CODEC_CACHE, else ~/.cache/codec (XDG)."""
+def unpacked(packed: Path) -> Path:
+    """The checkpoint inside an xz-compressed one (`NAME.ckpt.xz`), unpacked once into the cache
+    under a hash of the compressed file (xz checks its own integrity while unpacking)."""
+    import lzma
+    import tempfile
+
+    name = packed.name.removesuffix(".xz")
+    target = cache_dir() / "models" / f"{Path(name).stem}-{file_digest(packed)}{Path(name).suffix}"
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, staging = tempfile.mkstemp(prefix=f".{target.name}-", dir=target.parent)
+        try:
+            with lzma.open(packed) as source, os.fdopen(handle, "wb") as sink:
+                while block := source.read(1 << 20):
+                    sink.write(block)
+            os.replace(staging, target)  # atomic: a reader never sees half a checkpoint
+        except BaseException:
+            Path(staging).unlink(missing_ok=True)
+            raise
+    return target
+
+
+def file_digest(file: Path) -> str:
+    """A short SHA-256 of a file's bytes, read in blocks (the weights need not sit in memory)."""
+    digest = hashlib.sha256()
+    with open(file, "rb") as stream:
+        while block := stream.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    """Where codec caches exported models (onnx/) and unpacked archived ones (models/):
+    $CODEC_CACHE, else ~/.cache/codec (XDG)."""
     if "CODEC_CACHE" in os.environ:
         return Path(os.environ["CODEC_CACHE"])
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "codec"
@@ -118,11 +151,7 @@ def load_onnx(name_or_path: str | Path, threads: int = 1) -> OnnxCodec:
     if is_path(name_or_path) and path.is_dir():
         return OnnxCodec(path, threads)
     file = checkpoint_file(name_or_path)
-    digest = hashlib.sha256()
-    with open(file, "rb") as stream:  # in blocks: the weights need not sit in memory
-        while block := stream.read(1 << 20):
-            digest.update(block)
-    cached = onnx_cache() / "onnx" / f"{file.stem}-{digest.hexdigest()[:16]}"
+    cached = cache_dir() / "onnx" / f"{file.stem}-{file_digest(file)}"
     if not (cached / "manifest.json").is_file():
         from codec.export import export_model
 

@@ -103,3 +103,23 @@ def test_an_archived_model_decodes_its_files_where_the_archive_is_installed(
     refused = runner.invoke(app, ["decode", str(tokens), "-o", str(tmp_path / "again.wav")])
     assert refused.exit_code == 1 and "pip install tools/models-archive" in refused.output
     assert f"{name} (archived): not installed" in runner.invoke(app, ["models"]).output
+
+
+def test_an_archived_model_is_unpacked_once_into_the_cache(tmp_path, monkeypatch):
+    """The archive stores its checkpoints xz-compressed; the first use unpacks one into the
+    cache, byte for byte, and later uses read that copy without unpacking again."""
+    import lzma
+
+    from codec.zoo import archive_dir, checkpoint_file
+
+    monkeypatch.setenv("CODEC_CACHE", str(tmp_path))
+    name = min(ARCHIVED, key=lambda n: (archive_dir(n) / ARCHIVED[n]).stat().st_size)
+    packed = archive_dir(name) / ARCHIVED[name]
+    assert packed.suffix == ".xz" and not (archive_dir(name) / packed.stem).exists()
+    first = checkpoint_file(name)
+    assert first.parent == tmp_path / "models" and first.suffix == ".ckpt"
+    assert first.read_bytes() == lzma.decompress(packed.read_bytes())
+    assert [p.name for p in first.parent.iterdir()] == [first.name]  # no staging file left
+    stamp = first.stat().st_mtime_ns
+    assert checkpoint_file(name) == first and first.stat().st_mtime_ns == stamp
+    assert codec.load_model(name).name == name

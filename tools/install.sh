@@ -3,7 +3,7 @@
 # Creates .venv (idempotent), installs torch==${TORCH_VERSION:-2.13.0} first, then codec in
 # editable mode with the dev, recipes and metrics extras, and the archive of older zoo models
 # (tools/models-archive), and exports the package's models for the torch-free runtime (into
-# the cache of codec.zoo.onnx_cache). A second run only checks and returns quickly.
+# the cache of codec.zoo.cache_dir). A second run only checks and returns quickly.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
