@@ -1,6 +1,6 @@
 """The CPU campaign: the default model trained round after round in a machine's idle CPU.
 
-Usage: python tools/campaign.py start --data DATA [--minutes 100] [--threads 2] [--exp DIR]
+Usage: python tools/campaign.py start --data DATA [--minutes 100] [--threads 1] [--exp DIR]
                                        [--config egs/mini/conf/v7.yaml] [--set KEY=VALUE ...]
        python tools/campaign.py finish --dev DATA/dev [--held-out DIR] [--exp DIR]
        python tools/campaign.py shipped NAME
@@ -363,7 +363,11 @@ def main() -> None:
     begin = commands.add_parser("start", help="start the next round in the background")
     begin.add_argument("--data", type=Path, required=True, help="directory with train/ and dev/")
     begin.add_argument("--minutes", type=float, default=100.0)
-    begin.add_argument("--threads", type=int, default=2)
+    begin.add_argument(
+        "--threads", type=int, default=1,
+        help="OMP threads (1: two threads are 1.5x faster alone but stall beside any other work, "
+        "docs/models.md)",
+    )  # fmt: skip
     begin.add_argument("--exp", type=Path, help="rounds' folder (exp/campaign/LINE)")
     begin.add_argument("--config", default=str(CONFIG), help="preset name or YAML file")
     begin.add_argument("--set", action="append", default=[], help="KEY=VALUE for codec train")
