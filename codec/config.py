@@ -70,13 +70,15 @@ class FrameConfig:
     expansion: int = 3  # MLP width / block width
     # what the encoder sees of each bin (CausalSTFT): any of "compressed" (real and imaginary
     # parts, the magnitude raised to `compression`), "log_magnitude" (floored at `log_floor`),
-    # "phase" (cos and sin of the bin's phase)
+    # "phase" (cos and sin of the bin's phase), "phase_advance" (cos and sin of its phase turn
+    # over the last hop beyond its centre frequency's)
     features: list[str] = field(default_factory=lambda: ["compressed"])
     compression: float = 0.3  # the analysis spectrum's magnitude is raised to this power
     log_floor: float = 4e-7  # of the orthonormal DFT's magnitude (about -128 dB of full scale)
     final_norm: bool = True  # a LayerNorm before each ConvNeXt stack's last linear map
     head: str = "polar"  # polar: log magnitude + phase per bin; complex: compressed real + imag
     accumulate_phase: bool = False  # the polar head predicts phase advances, summed over frames
+    phase_gradient: str = "sum"  # sum: an advance learns from every later frame; frame: its own
 
 
 BACKBONES = ("seanet", "frame")

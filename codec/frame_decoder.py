@@ -27,7 +27,7 @@ class FrameDecoder(StreamingModule):
                 f"got {f.synthesis_window}"
             )
         self.istft = OverlapAddISTFT(
-            f.synthesis_window, f.hop, f.head, f.compression, f.accumulate_phase
+            f.synthesis_window, f.hop, f.head, f.compression, f.accumulate_phase, f.phase_gradient
         )
         self.net = ConvNeXtStack(
             cfg.latent_dim, f.width, 2 * self.istft.bins, f.decoder_blocks, f.kernel_size,

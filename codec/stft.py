@@ -48,7 +48,7 @@ def _fixed(conv: nn.Conv1d | nn.ConvTranspose1d, weight: Tensor) -> None:
     conv.bias = nn.Parameter(torch.zeros_like(conv.bias), requires_grad=False)
 
 
-FEATURES = {"compressed": 2, "log_magnitude": 1, "phase": 2}  # channels per bin
+FEATURES = {"compressed": 2, "log_magnitude": 1, "phase": 2, "phase_advance": 2}  # per bin
 
 
 class CausalSTFT(StreamingModule):
@@ -59,7 +59,10 @@ class CausalSTFT(StreamingModule):
     `features` named, in their order, each as a block of `bins` channels per part:
     `compressed` is `X |X|^(power - 1)` (real parts, then imaginary parts: the phase kept, the
     magnitude compressed); `log_magnitude` is `log max(|X|, floor)`; `phase` is the unit
-    vector `X / max(|X|, floor)` (cos, then sin). The log magnitude hands the encoder the
+    vector `X / max(|X|, floor)` (cos, then sin); `phase_advance` is the unit vector of the
+    bin's phase turn since the frame a hop before, less a bin-centred sinusoid's (a phase
+    vocoder's deviation: steady for a steady tone at any frequency; the kernel then spans
+    `window + hop` samples). The log magnitude hands the encoder the
     spectral envelope directly, where from compressed parts it must first undo the phase
     (docs/models.md: the reference loop)."""
 
@@ -78,15 +81,21 @@ class CausalSTFT(StreamingModule):
             raise ValueError(f"model.frame.log_floor must be positive, got {floor}")
         self.bins, self.power, self.features, self.floor = window // 2 + 1, power, features, floor
         self.channels = self.bins * sum(FEATURES[name] for name in features)
-        self.frames = StreamingConv1d(1, 2 * self.bins, window, hop, norm=False)
         cos, sin = _real_dft(window)
         hann = torch.hann_window(window, periodic=True, dtype=torch.float64)
-        _fixed(self.frames.conv, torch.cat([cos, sin])[:, None] * hann)
+        rows = torch.cat([cos, sin])[:, None] * hann  # [2 bins, 1, window]
+        if "phase_advance" in features:  # a kernel of window + hop: this frame, the one before
+            rows = torch.cat([nn.functional.pad(rows, (hop, 0)), nn.functional.pad(rows, (0, hop))])
+        self.frames = StreamingConv1d(1, rows.shape[0], rows.shape[-1], hop, norm=False)
+        _fixed(self.frames.conv, rows)
+        centre = 2 * math.pi * hop / window * torch.arange(self.bins, dtype=torch.float64)
+        self.register_buffer("centre_cos", torch.cos(centre).float().view(1, -1, 1), False)
+        self.register_buffer("centre_sin", torch.sin(centre).float().view(1, -1, 1), False)
 
     def forward(self, wav: Tensor) -> Tensor:
         """`wav`: `[B, 1, T]` -> `[B, channels, frames]`."""
         spec = self.frames(wav)
-        re, im = spec[:, : self.bins], spec[:, self.bins :]
+        re, im = spec[:, : self.bins], spec[:, self.bins : 2 * self.bins]
         magnitude = (re.square() + im.square()).sqrt().clamp_min(self.floor)
         parts = []
         for name in self.features:
@@ -95,8 +104,18 @@ class CausalSTFT(StreamingModule):
                 parts += [re * gain, im * gain]
             elif name == "log_magnitude":
                 parts.append(magnitude.log())
-            else:
+            elif name == "phase":
                 parts += [re / magnitude, im / magnitude]
+            else:  # this frame's unit vector times the conjugate of the one a hop before ...
+                before_re, before_im = spec[:, 2 * self.bins : 3 * self.bins], spec[:, -self.bins :]
+                before = (before_re.square() + before_im.square()).sqrt().clamp_min(self.floor)
+                turn_re = (re * before_re + im * before_im) / (magnitude * before)
+                turn_im = (im * before_re - re * before_im) / (magnitude * before)
+                # ... turned back by the advance of a sinusoid at the bin's centre frequency
+                parts += [
+                    turn_re * self.centre_cos + turn_im * self.centre_sin,
+                    turn_im * self.centre_cos - turn_re * self.centre_sin,
+                ]
         return torch.cat(parts, dim=1)
 
 
@@ -109,6 +128,9 @@ class PhaseState:
 
 
 HEADS = ("polar", "complex")
+
+
+PHASE_GRADIENTS = ("sum", "frame")
 
 
 class OverlapAddISTFT(StreamingModule[PhaseState]):
@@ -128,20 +150,28 @@ class OverlapAddISTFT(StreamingModule[PhaseState]):
     beyond its centre frequency's (a phase vocoder's deviation): phases are summed frame after
     frame from the last frame's (kept in the streaming state), so a steady sinusoid at any
     frequency is a steady input. Without it, a steady input can only give frame-periodic audio
-    (harmonics of the frame rate)."""
+    (harmonics of the frame rate). `phase_gradient` `frame` holds the sum of the earlier frames'
+    advances fixed in the gradient, so each advance learns how its frame joins the one before;
+    `sum` lets it learn from every later frame too."""
 
     MAX_MAGNITUDE = 1e2  # as Vocos: bounds the output early in training
 
     def __init__(
         self, window: int, hop: int, head: str = "polar", power: float = 0.3,
-        accumulate: bool = False,
+        accumulate: bool = False, phase_gradient: str = "sum",
     ) -> None:  # fmt: skip
         super().__init__()
         if head not in HEADS:
             raise ValueError(f"unknown Fourier head {head!r}: choose one of {', '.join(HEADS)}")
         if accumulate and head != "polar":
             raise ValueError("accumulated phases need the polar head (model.frame.head: polar)")
+        if phase_gradient not in PHASE_GRADIENTS:
+            raise ValueError(
+                f"unknown model.frame.phase_gradient {phase_gradient!r}: choose one of "
+                f"{', '.join(PHASE_GRADIENTS)}"
+            )
         self.bins, self.head, self.power, self.accumulate = window // 2 + 1, head, power, accumulate
+        self.phase_gradient = phase_gradient
         self.overlap = StreamingConvTranspose1d(2 * self.bins, 1, window, hop, norm=False)
         cos, sin = _real_dft(window)
         # the inverse of the orthonormal real DFT: bins other than DC and Nyquist count twice
@@ -166,9 +196,11 @@ class OverlapAddISTFT(StreamingModule[PhaseState]):
         """Phase advances `[B, bins, frames]` -> phases, summed on from the state's, in float64
         so that long offline sums and wrapped streaming ones agree."""
         start = 0.0 if self.state is None else self.state.phase
-        phase = torch.remainder(
-            start + torch.cumsum(deviation.double() + self.advance, dim=-1), 2 * math.pi
-        )
+        steps = deviation.double() + self.advance
+        summed = torch.cumsum(steps, dim=-1)
+        if self.phase_gradient == "frame":  # the same sum; each advance learns from its frame
+            summed = summed.detach() + (steps - steps.detach())
+        phase = torch.remainder(start + summed, 2 * math.pi)
         if self.state is not None and phase.shape[-1]:
             self.state.phase = phase[..., -1:]
         return phase.to(deviation.dtype)

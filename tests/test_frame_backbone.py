@@ -99,6 +99,19 @@ def test_log_magnitude_and_phase_features_describe_each_bin():
             CausalSTFT(window=640, hop=320, features=features)
 
 
+def test_the_phase_advance_feature_measures_a_tone_off_its_bin_centre():
+    """A 233.33 Hz tone turns 2 pi 233.33 Hz x 20 ms a hop; bin 9 of 640 samples (225 Hz) turns
+    2 pi 225 Hz x 20 ms: the feature is the difference, 2 pi 8.33 Hz x 20 ms = 1.047 rad."""
+    stft = CausalSTFT(window=640, hop=320, features=("phase_advance",))
+    t = torch.arange(320 * 8) / 16000
+    with torch.no_grad():
+        advance = stft(torch.sin(2 * torch.pi * 233.33 * t).view(1, 1, -1))
+    assert advance.shape == (1, 2 * 321, 8)
+    cos, sin = advance[0, 9, 2:], advance[0, 321 + 9, 2:]  # past the frames the start cuts
+    assert torch.allclose(torch.atan2(sin, cos), torch.tensor(1.0472), atol=2e-3)
+    assert torch.allclose(cos.square() + sin.square(), torch.ones(6), atol=1e-4)
+
+
 @pytest.mark.parametrize(
     ("synthesis", "head", "accumulate", "features", "final_norm"),
     [
@@ -108,6 +121,7 @@ def test_log_magnitude_and_phase_features_describe_each_bin():
         (480, "complex", False, ["compressed"], True),
         (640, "polar", False, ["log_magnitude", "phase"], False),
         (480, "polar", False, ["log_magnitude", "compressed"], False),
+        (640, "polar", True, ["log_magnitude", "phase_advance"], False),
     ],
 )
 def test_encoder_and_decoder_stream_exactly_like_offline(
@@ -149,6 +163,25 @@ def test_a_steady_input_gives_a_steady_tone_only_when_phases_accumulate(accumula
     fit = torch.linalg.lstsq(tone.T, audio[:, None]).solution
     residual = (audio - (tone.T @ fit)[:, 0]).norm() / audio.norm()
     assert (residual < 0.01) if accumulate else (residual > 0.5)
+
+
+def test_a_frame_phase_gradient_sums_the_same_phases_but_teaches_each_advance_by_its_frame():
+    """`phase_gradient: frame` holds the sum of earlier advances fixed: the audio is the same,
+    and a loss on the last hop of samples (frames 4 and 5 overlap there) reaches the advances
+    of those frames only."""
+    spec = torch.randn(1, 482, 6)
+    audio, grads = {}, {}
+    for gradient in ("sum", "frame"):
+        istft = OverlapAddISTFT(window=480, hop=320, accumulate=True, phase_gradient=gradient)
+        x = spec.clone().requires_grad_()
+        audio[gradient] = istft(x)
+        audio[gradient][..., -320:].pow(2).sum().backward()
+        grads[gradient] = x.grad[0, 241:].abs().sum(dim=0)  # per frame, over the phase inputs
+    assert torch.allclose(audio["sum"], audio["frame"], atol=1e-5)
+    assert (grads["sum"][:5] > 0).all()  # the summed phase reaches back to every frame
+    assert (grads["frame"][:4] == 0).all() and (grads["frame"][4:] > 0).all()
+    with pytest.raises(ValueError, match="unknown model.frame.phase_gradient 'sideways'"):
+        OverlapAddISTFT(window=480, hop=320, accumulate=True, phase_gradient="sideways")
 
 
 def test_synthesis_window_outside_hop_to_two_hops_is_refused():
