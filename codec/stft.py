@@ -84,19 +84,25 @@ class CausalSTFT(StreamingModule):
         cos, sin = _real_dft(window)
         hann = torch.hann_window(window, periodic=True, dtype=torch.float64)
         rows = torch.cat([cos, sin])[:, None] * hann  # [2 bins, 1, window]
-        if "phase_advance" in features:  # a kernel of window + hop: this frame, the one before
-            rows = torch.cat([nn.functional.pad(rows, (hop, 0)), nn.functional.pad(rows, (0, hop))])
+        if "phase_advance" in features:  # a kernel of window + hop: this frame, the one before,
+            # the latter turned on by a bin-centred sinusoid's advance over the hop
+            turn = 2 * math.pi * hop / window * torch.arange(self.bins, dtype=torch.float64)
+            c, s = torch.cos(turn)[:, None, None], torch.sin(turn)[:, None, None]
+            re, im = rows[: self.bins], rows[self.bins :]
+            before = torch.cat([c * re - s * im, s * re + c * im])
+            pad = nn.functional.pad
+            rows = torch.cat([pad(rows, (hop, 0)), pad(before, (0, hop))])
         self.frames = StreamingConv1d(1, rows.shape[0], rows.shape[-1], hop, norm=False)
         _fixed(self.frames.conv, rows)
-        centre = 2 * math.pi * hop / window * torch.arange(self.bins, dtype=torch.float64)
-        self.register_buffer("centre_cos", torch.cos(centre).float().view(1, -1, 1), False)
-        self.register_buffer("centre_sin", torch.sin(centre).float().view(1, -1, 1), False)
+
+    def _magnitude(self, re: Tensor, im: Tensor) -> Tensor:
+        return (re.square() + im.square()).sqrt().clamp_min(self.floor)
 
     def forward(self, wav: Tensor) -> Tensor:
         """`wav`: `[B, 1, T]` -> `[B, channels, frames]`."""
         spec = self.frames(wav)
         re, im = spec[:, : self.bins], spec[:, self.bins : 2 * self.bins]
-        magnitude = (re.square() + im.square()).sqrt().clamp_min(self.floor)
+        magnitude = self._magnitude(re, im)
         parts = []
         for name in self.features:
             if name == "compressed":
@@ -106,16 +112,11 @@ class CausalSTFT(StreamingModule):
                 parts.append(magnitude.log())
             elif name == "phase":
                 parts += [re / magnitude, im / magnitude]
-            else:  # this frame's unit vector times the conjugate of the one a hop before ...
+            else:  # this frame's unit vector times the conjugate of the turned one before
                 before_re, before_im = spec[:, 2 * self.bins : 3 * self.bins], spec[:, -self.bins :]
-                before = (before_re.square() + before_im.square()).sqrt().clamp_min(self.floor)
-                turn_re = (re * before_re + im * before_im) / (magnitude * before)
-                turn_im = (im * before_re - re * before_im) / (magnitude * before)
-                # ... turned back by the advance of a sinusoid at the bin's centre frequency
-                parts += [
-                    turn_re * self.centre_cos + turn_im * self.centre_sin,
-                    turn_im * self.centre_cos - turn_re * self.centre_sin,
-                ]
+                both = magnitude * self._magnitude(before_re, before_im)
+                parts += [(re * before_re + im * before_im) / both]
+                parts += [(im * before_re - re * before_im) / both]
         return torch.cat(parts, dim=1)
 
 
