@@ -35,6 +35,13 @@ def _real_dft(n_fft: int) -> tuple[Tensor, Tensor]:
     return torch.cos(angle) * scale, -torch.sin(angle) * scale
 
 
+def centre_advance(window: int, hop: int) -> Tensor:
+    """Each bin's phase advance over a hop for a sinusoid at the bin's centre frequency, in
+    [0, 2 pi): `[window // 2 + 1]` float64 (a phase vocoder's reference)."""
+    bins = torch.arange(window // 2 + 1, dtype=torch.float64)
+    return (2 * math.pi * hop / window * bins) % (2 * math.pi)
+
+
 def power_gain(re: Tensor, im: Tensor, power: float) -> Tensor:
     """`|X|^(power - 1)` of bins `X = re + i im`: multiplied into `X`, it raises the magnitude
     to `power` and keeps the phase (the analysis compresses with it, the complex head
@@ -86,7 +93,7 @@ class CausalSTFT(StreamingModule):
         rows = torch.cat([cos, sin])[:, None] * hann  # [2 bins, 1, window]
         if "phase_advance" in features:  # a kernel of window + hop: this frame, the one before,
             # the latter turned on by a bin-centred sinusoid's advance over the hop
-            turn = 2 * math.pi * hop / window * torch.arange(self.bins, dtype=torch.float64)
+            turn = centre_advance(window, hop)
             c, s = torch.cos(turn)[:, None, None], torch.sin(turn)[:, None, None]
             re, im = rows[: self.bins], rows[self.bins :]
             before = torch.cat([c * re - s * im, s * re + c * im])
@@ -183,10 +190,8 @@ class OverlapAddISTFT(StreamingModule[PhaseState]):
         centred = torch.cat([cos * twice, sin * twice]).roll(window // 2, dims=1)
         basis = centred * tapered_window(window, window - hop)
         _fixed(self.overlap.convtr, basis[:, None])
-        advance = (2 * math.pi * hop / window * torch.arange(self.bins, dtype=torch.float64)) % (
-            2 * math.pi
-        )  # a bin-centred sinusoid's phase advance over a hop
-        self.register_buffer("advance", advance.view(1, -1, 1), persistent=False)
+        advance = centre_advance(window, hop).view(1, -1, 1)
+        self.register_buffer("advance", advance, persistent=False)
 
     def init_state(self, batch_size: int) -> PhaseState | None:
         if not self.accumulate:
