@@ -21,10 +21,10 @@ PACKAGE_LIMIT_MB = 30.0  # the models under codec/models/, in all
 # docs/models.md describes each model (data, training, quality).
 MODELS: dict[str, str] = {
     "speech16k-mini-v2": "speech16k-mini-v2.ckpt",
-    "speech16k-frame-v5": "speech16k-frame-v5.ckpt",
     "speech16k-frame-v6": "speech16k-frame-v6.ckpt",
+    "speech16k-frame-v7": "speech16k-frame-v7.ckpt",
 }
-ALIASES: dict[str, str] = {"default": "speech16k-frame-v6"}
+ALIASES: dict[str, str] = {"default": "speech16k-frame-v7"}
 # Older versions that no longer fit the package, name -> checkpoint file in the archive package
 # (tools/models-archive), where their token files find them. The archive stores them
 # xz-compressed (a fifth smaller); each is unpacked into the cache on first use.
@@ -32,6 +32,7 @@ ARCHIVED: dict[str, str] = {
     "speech16k-mini-v1": "speech16k-mini-v1.ckpt.xz",
     "speech16k-frame-v3": "speech16k-frame-v3.ckpt.xz",
     "speech16k-frame-v4": "speech16k-frame-v4.ckpt.xz",
+    "speech16k-frame-v5": "speech16k-frame-v5.ckpt.xz",
 }
 ARCHIVE_HINT = "pip install tools/models-archive (from the codec repository; `make install` does)"
 

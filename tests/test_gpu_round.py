@@ -1,6 +1,7 @@
 """Getting a corpus and a run to a size-limited GPU machine and back, all on the CPU: shards
 in loads, checkpoints in parts, and `tools/gpu_round.py` pack -> remote -> receive -> resume."""
 
+import argparse
 import json
 import os
 import shutil
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from helpers import DATA
+from helpers import DATA, load_script
 
 from codec.data.kaldi import read_data_dir
 from codec.data.memory import load_bank
@@ -104,9 +105,10 @@ def _round(tmp_path, *args, env=None):
 def test_a_round_trains_on_the_loads_returns_and_the_next_one_resumes(corpus, tmp_path):
     config = Path(__file__).parent.parent / "codec" / "presets" / "tiny.yaml"
     fast = ["--set", "train.valid_every=100000", "--set", "train.max_steps=100000"]
+    # a load size of its own: what fits beside the working tree is the next test's
     packed = _round(
         tmp_path, "pack", "--data", str(corpus), "--config", str(config), "--minutes", "0.02",
-        "--no-wheels", *fast,
+        "--no-wheels", "--load-mb", "1", *fast,
     )  # fmt: skip
     assert "in 1 load(s) of FLAC (lossless)" in packed
     assert '"command": "python3 tools/gpu_round.py remote"' in packed
@@ -122,7 +124,7 @@ def test_a_round_trains_on_the_loads_returns_and_the_next_one_resumes(corpus, tm
     assert "budget is spent" in log
     # round two continues the same run: optimizer state and step count carry over
     _round(tmp_path, "pack", "--data", str(corpus), "--resume", str(tmp_path / "exp"),
-           "--minutes", "0.02", "--no-wheels")  # fmt: skip
+           "--minutes", "0.02", "--no-wheels", "--load-mb", "1")  # fmt: skip
     env = os.environ | {"OUT": str(tmp_path / "out2")}
     shutil.rmtree(tmp_path / "work")  # a fresh machine: only what travelled is there
     _round(tmp_path, "remote", env=env)
@@ -132,6 +134,28 @@ def test_a_round_trains_on_the_loads_returns_and_the_next_one_resumes(corpus, tm
     assert b["step"] > a["step"] and b["elapsed"] > a["elapsed"] >= 1.2
     assert "resumed from" in (tmp_path / "exp2" / "log" / "train.log").read_text()
     assert b["optimizer"]["state"][0]["step"] == b["step"]  # Adam's count ran on, not restarted
+
+
+def test_a_tree_that_leaves_a_call_no_room_for_audio_is_refused_with_the_reason(
+    corpus, tmp_path, monkeypatch
+):
+    """Loads fill what a device call carries beside the working tree; where the tree leaves
+    less than a load's worth, pack says so and what to do, before it packs anything."""
+    gpu_round = load_script(ROUND)
+    config = Path(__file__).parent.parent / "codec" / "presets" / "tiny.yaml"
+    args = argparse.Namespace(
+        stage=tmp_path / "stage", data=corpus, config=config, kbps=None, minutes=0.01,
+        resume=None, init_from=None, set=[], bench=False, workers=1, wheels=False,
+        load_mb=None, shard_seconds=300.0,
+    )  # fmt: skip
+    room = gpu_round.tree_bytes() + (1 << 20) + gpu_round.MIN_LOAD_BYTES  # + the margin
+    monkeypatch.setattr(gpu_round, "CALL_BYTES", room - 4096)
+    with pytest.raises(SystemExit, match=r"leave 1\.0 MiB of a .* for training audio: take out"):
+        gpu_round.pack(args)
+    assert not (tmp_path / "stage" / "shards").exists()
+    monkeypatch.setattr(gpu_round, "CALL_BYTES", room + (1 << 20))
+    gpu_round.pack(args)
+    assert (tmp_path / "stage" / "load1").is_dir()
 
 
 def test_loads_sent_in_several_calls_meet_on_the_machine_and_a_lost_one_is_named(corpus, tmp_path):

@@ -35,6 +35,7 @@ STAGE = Path(".device")  # relative to the repository root, here and on the devi
 WORK = Path("/tmp/codec-round")  # on the device: outlives one call while the machine is warm
 CALL_BYTES = 64 << 20  # what travels per device call
 RETURN_BYTES = 16 << 20  # the largest file that comes back
+MIN_LOAD_BYTES = 1 << 20  # less audio a call than this is not worth a device round
 # packages the device's image lacks (its torch, numpy, scipy, numba, yaml, typer, tqdm,
 # tensorboard, scikit-learn, joblib, msgpack, lazy-loader, packaging and requests are there)
 WHEELS = [
@@ -160,6 +161,14 @@ def pack(args: argparse.Namespace) -> None:
         fetch_wheels(stage / "wheels")
     fixed = tree_bytes() + folder_bytes(stage)  # the last call carries wheels and run/ too
     load_bytes = round(args.load_mb * 2**20) if args.load_mb else CALL_BYTES - fixed - (1 << 20)
+    if not args.load_mb and load_bytes < MIN_LOAD_BYTES:
+        sys.exit(
+            f"error: the working tree ({tree_bytes() / 2**20:.1f} MiB) and run/ and wheels "
+            f"({folder_bytes(stage) / 2**20:.1f} MiB) leave {max(load_bytes, 0) / 2**20:.1f} MiB "
+            f"of a device call's {CALL_BYTES / 2**20:.1f} MiB for training audio: take out of the "
+            "tree what need not travel (untracked files; a campaign line's latest.ckpt once its "
+            "round is shipped) or give --load-mb to send smaller loads"
+        )
     loads = pack_loads(
         args.data, stage, rate, load_bytes, args.kbps, args.shard_seconds, args.workers
     )

@@ -20,9 +20,9 @@
 # Every run gets the same budget: --steps training steps, or with --minutes a wall-clock budget
 # (train.max_minutes) instead. --jobs N runs N variants at once, each on (cores / N) threads
 # (on 2 cores --jobs 2 runs two at a time on one thread each); each run's output goes to
-# exp/compare/<run>.log. On the frame-rate backbone from the default model's encoder and
+# exp/compare/<run>.log. On the frame-rate backbone from speech16k-frame-v6's encoder and
 # decoder, scored at 1 and 4 stages (egs/mini/RESULTS.md; 10 runs, about 2 hours on 2 cores):
-#   ./run_compare.sh --compare-config conf/compare_frame.yaml --init-from default \
+#   ./run_compare.sh --compare-config conf/compare_frame.yaml --init-from speech16k-frame-v6 \
 #     --minutes 20 --jobs 2 --bitrates "0.5 2"
 set -euo pipefail
 cd "$(dirname "$0")"
