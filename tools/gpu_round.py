@@ -159,12 +159,14 @@ def pack(args: argparse.Namespace) -> None:
     rate = cfg.model.sample_rate
     if args.wheels:
         fetch_wheels(stage / "wheels")
-    fixed = tree_bytes() + folder_bytes(stage)  # the last call carries wheels and run/ too
-    load_bytes = round(args.load_mb * 2**20) if args.load_mb else CALL_BYTES - fixed - (1 << 20)
+    tree, staged = tree_bytes(), folder_bytes(stage)  # the last call carries wheels and run/ too
+    load_bytes = (
+        round(args.load_mb * 2**20) if args.load_mb else CALL_BYTES - tree - staged - (1 << 20)
+    )
     if not args.load_mb and load_bytes < MIN_LOAD_BYTES:
         sys.exit(
-            f"error: the working tree ({tree_bytes() / 2**20:.1f} MiB) and run/ and wheels "
-            f"({folder_bytes(stage) / 2**20:.1f} MiB) leave {max(load_bytes, 0) / 2**20:.1f} MiB "
+            f"error: the working tree ({tree / 2**20:.1f} MiB) and run/ and wheels "
+            f"({staged / 2**20:.1f} MiB) leave {max(load_bytes, 0) / 2**20:.1f} MiB "
             f"of a device call's {CALL_BYTES / 2**20:.1f} MiB for training audio: take out of the "
             "tree what need not travel (untracked files; a campaign line's latest.ckpt once its "
             "round is shipped) or give --load-mb to send smaller loads"
@@ -187,7 +189,7 @@ def pack(args: argparse.Namespace) -> None:
             "transcode vs source: " + transcode_quality(args.data, [lo.path for lo in loads], rate)
         )
     extra = (folder_bytes(stage / "wheels") + folder_bytes(stage / "run")) / 2**20
-    print(f"the tree itself: {tree_bytes() / 2**20:.1f} MiB; wheels and run/: {extra:.1f} MiB")
+    print(f"the tree itself: {tree / 2**20:.1f} MiB; wheels and run/: {extra:.1f} MiB")
     print("device calls, one right after another (a machine idle for 30 s loses the loads):")
     for k, load in enumerate(loads, 1):
         last = k == len(loads)
