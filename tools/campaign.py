@@ -33,10 +33,10 @@ at 3, 6 and 12 stages, appends the round to the log (the line's rounds.json: sta
 weights, config and --set overrides, CPU minutes, steps, audio-seconds, scores) and writes its
 weights to latest.ckpt as a warm start (int8, 5 MB: the repository must still travel to a GPU
 machine in one 64 MiB call); commit both. `plot` draws every line's held-out quality against its
-cumulative CPU-hours, with the classical codecs as horizontal lines (docs/campaign.png);
-`report` prints one line's log as a Markdown table. Ship a round that beats the default on
-held-out speech with tools/ship_model.py, from the round's own model.ckpt (full precision, on
-the machine that trained it), and record that with `shipped NAME`.
+cumulative CPU-hours (a log axis), with the classical codecs as horizontal lines
+(docs/campaign.png); `report` prints one line's log as a Markdown table. Ship a round that beats
+the default on held-out speech with tools/ship_model.py, from the round's own model.ckpt (full
+precision, on the machine that trained it), and record that with `shipped NAME`.
 """
 
 from __future__ import annotations
@@ -296,6 +296,7 @@ def plot(args: argparse.Namespace) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     lines = args.lines or sorted(p.parent for p in LINES.glob("*/rounds.json"))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
@@ -311,8 +312,12 @@ def plot(args: argparse.Namespace) -> None:
         for name, values in REFERENCES.items():
             axis.axhline(values[index], linestyle="--", color="grey", linewidth=0.8)
             axis.text(0.01, values[index], name, fontsize=8, transform=axis.get_yaxis_transform())
-        axis.set_xlim(0, 1.15 * longest)
-        axis.set_xlabel("cumulative CPU-hours of the line (thread-hours)")
+        # a log axis: quality grows about linearly in doublings of CPU-hours, so a line's
+        # slope here is its gain a doubling and its extension where more rounds would take it
+        axis.set_xscale("log", base=2)
+        axis.set_xlim(0.5, 2 * longest)
+        axis.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        axis.set_xlabel("cumulative CPU-hours of the line (thread-hours, log scale)")
         axis.set_title(f"held-out French: {metric}")
         axis.legend(fontsize=7)
     fig.tight_layout()
