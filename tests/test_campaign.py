@@ -193,7 +193,8 @@ def test_a_shipped_round_drops_its_copy_and_a_fresh_machine_starts_from_the_zoo(
 
 def test_each_line_is_drawn_against_its_own_cpu_hours(tmp_path):
     """A round scored on dev only counts in its line's hours but draws no point; every line
-    given is drawn, v3's and v7's side by side on one figure."""
+    given is drawn, v3's and v7's side by side on one figure, and a new line with no round
+    scored on held-out speech yet (v8) does not stop the others being drawn."""
     module = load_script(CAMPAIGN)
     scores = {str(n): {"pesq_wb": 1.5 + n / 100, "stoi": 0.9} for n in module.STAGES}
     rounds = [
@@ -203,8 +204,8 @@ def test_each_line_is_drawn_against_its_own_cpu_hours(tmp_path):
     ]
     hours, scored = module.held_out_curve(rounds)
     assert hours == [1.0, 3.0] and scored == [rounds[0], rounds[2]]
-    lines = [tmp_path / "v3", tmp_path / "v7"]
-    for line, log in zip(lines, (rounds, rounds[:1]), strict=True):
+    lines = [tmp_path / "v3", tmp_path / "v7", tmp_path / "v8"]
+    for line, log in zip(lines, (rounds, rounds[:1], rounds[1:2]), strict=True):
         module.write_log(line, log)
     out = tmp_path / "campaign.png"
     module.plot(argparse.Namespace(lines=lines, out=out))
