@@ -300,11 +300,11 @@ def plot(args: argparse.Namespace) -> None:
 
     lines = args.lines or sorted(p.parent for p in LINES.glob("*/rounds.json"))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
-    shortest = longest = 1.0
+    curves = [held_out_curve(read_log(line)) for line in lines]
+    every_hour = [1.0, *(h for hours, _ in curves for h in hours)]
+    styles = ("o:", "s-", "^--", "d-.")
     for axis, (metric, index) in zip(axes, (("pesq_wb", 0), ("stoi", 1)), strict=True):
-        for style, line in zip(("o:", "s-", "^--", "d-."), lines, strict=False):
-            hours, rounds = held_out_curve(read_log(line))
-            shortest, longest = min([shortest, *hours]), max([longest, *hours])
+        for style, line, (hours, rounds) in zip(styles, lines, curves, strict=False):
             for color, n in zip(("C0", "C1", "C2"), STAGES, strict=True):
                 values = [r["held_out"][str(n)][metric] for r in rounds]
                 label = f"{line.name}, {n} stages"
@@ -315,7 +315,7 @@ def plot(args: argparse.Namespace) -> None:
         # a log axis: quality grows about linearly in doublings of CPU-hours, so a line's
         # slope here is its gain a doubling and its extension where more rounds would take it
         axis.set_xscale("log", base=2)
-        axis.set_xlim(shortest / 1.5, 2 * longest)
+        axis.set_xlim(min(every_hour) / 1.5, 2 * max(every_hour))
         axis.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
         axis.set_xlabel("cumulative CPU-hours of the line (thread-hours, log scale)")
         axis.set_title(f"held-out French: {metric}")
